@@ -1,0 +1,1 @@
+"""Testing support: a local Mixpanel-compatible server."""

@@ -1,0 +1,1 @@
+"""The pytest plugin that provides the mixpanel_server fixture."""
