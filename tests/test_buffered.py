@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import os
 import threading
 from typing import Any
@@ -22,7 +23,7 @@ def event(name: str, insert_id: str) -> str:
             "properties": {
                 "token": TOKEN,
                 "distinct_id": "user-1",
-                "time": 1_700_000_000_000,
+                "time": int(time.time() * 1000),
                 "$insert_id": insert_id,
             },
         }

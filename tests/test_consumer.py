@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 
 import pytest
 
@@ -17,7 +18,7 @@ def event(name: str, insert_id: str, **properties: object) -> str:
     props = {
         "token": TOKEN,
         "distinct_id": "user-1",
-        "time": 1_700_000_000_000,
+        "time": int(time.time() * 1000),
         "$insert_id": insert_id,
     }
     props.update(properties)
