@@ -21,25 +21,18 @@ from opentelemetry.context import (
     set_value,
 )
 
-from ._background_export import (
-    DeadlineBufferedConsumer,
-    Deadlines,
-    QueuedMessage,
-    QueueExporter,
-)
-from ._buffered import DEFAULT_MAX_BUFFER, MAX_BATCH_SIZE
-from ._consumer import ApiKey, Consumer, _as_messages
+from ._background_export import Deadlines, QueuedMessage, QueueExporter
+from ._consumer import ApiKey, Consumer, split_messages
 from ._credentials import ServiceAccountCredentials
-from ._endpoints import DEFAULT_API_HOST, check_endpoint
+from ._endpoints import check_endpoint
 from ._errors import MixpanelException
-from ._loss import LossCounter
 from ._sdk_logs import (
     BatchLogRecordProcessor,
     emit,
     make_log_record,
     shutdown_processor,
 )
-from ._settings import _Picker
+from ._settings import load_delivery
 
 _logger = logging.getLogger(__name__)
 
@@ -95,40 +88,28 @@ class BackgroundConsumer:
     ) -> None:
         if max_queue_size < 1:
             raise ValueError("max_queue_size must be at least 1")
-        given = {
-            "api_host": api_host,
-            "api_secret": api_secret,
-            "request_timeout": request_timeout,
-            "retry_deadline": retry_deadline,
-            "max_batch_size": max_batch_size,
-            "max_buffer": max_buffer,
-            "gzip": gzip,
-            "verify_cert": verify_cert,
-        }
-        pick = _Picker(os.environ if environ is None else environ, given)
-        self.losses = LossCounter()
-        consumer = Consumer(
-            events_url,
-            people_url,
-            import_url,
-            pick.number("request_timeout", float, 10.0),
-            groups_url,
-            pick.text("api_host") or DEFAULT_API_HOST,
-            retry_limit,
-            retry_backoff_factor,
-            pick.flag("verify_cert", True),
-            _credentials(pick, credentials),
-            api_secret=pick.text("api_secret"),
-            retry_deadline=pick.number("retry_deadline", float, 30.0),
-            gzip=pick.flag("gzip", True),
-            losses=self.losses,
+        settings = load_delivery(
+            environ,
+            require_token=False,
+            api_host=api_host,
+            credentials=credentials,
+            api_secret=api_secret,
+            request_timeout=request_timeout,
+            retry_deadline=retry_deadline,
+            max_batch_size=max_batch_size,
+            max_buffer=max_buffer,
+            gzip=gzip,
+            verify_cert=verify_cert,
         )
-        batch_size = pick.number("max_batch_size", int, MAX_BATCH_SIZE)
-        self._buffered = DeadlineBufferedConsumer(
-            batch_size,
-            max_buffer=pick.number("max_buffer", int, DEFAULT_MAX_BUFFER),
-            consumer=consumer,
+        self._buffered = settings.buffered_consumer(
+            events_url=events_url,
+            people_url=people_url,
+            groups_url=groups_url,
+            import_url=import_url,
+            retry_limit=retry_limit,
+            retry_backoff_factor=retry_backoff_factor,
         )
+        self.losses = self._buffered.losses
         self._deadlines = Deadlines()
         self._exporter = QueueExporter(self._buffered, self._deadlines, self.losses)
         self._processor = BatchLogRecordProcessor(
@@ -167,7 +148,7 @@ class BackgroundConsumer:
             api_key, api_secret = api_key
         queued = [
             QueuedMessage(endpoint, text, api_key, api_secret)
-            for text in _as_messages(json_message)
+            for text in split_messages(json_message)
         ]
         records = [make_log_record(message, None) for message in queued]
         self._check_process()
@@ -286,19 +267,6 @@ class BackgroundConsumer:
         self._deadlines.reset_after_fork()
         self._exporter.reset_after_fork(self._sequence)
         self._buffered.flush(0.0)  # empty: makes it drop the parent's buffers now
-
-
-def _credentials(
-    pick: _Picker, given: Optional[ServiceAccountCredentials]
-) -> Optional[ServiceAccountCredentials]:
-    if given is not None:
-        return given
-    username = pick.text("service_account_username")
-    secret = pick.text("service_account_secret")
-    project_id = pick.text("project_id")
-    if not (username or secret or project_id):
-        return None
-    return ServiceAccountCredentials(username or "", secret or "", project_id or "")
 
 
 def _remaining(deadline: Optional[float]) -> Optional[float]:

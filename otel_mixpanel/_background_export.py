@@ -52,31 +52,6 @@ class QueuedMessage:
         return f"<QueuedMessage #{self.sequence} for {self.endpoint!r}>"
 
 
-class DeadlineBufferedConsumer(BufferedConsumer):
-    """A buffered consumer whose batches sent from ``send_many`` keep a deadline.
-
-    The exporter sets ``deadline`` (per thread) while it works, so a full
-    buffer sent by ``send_many`` is bounded like the rest of the export.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._local = threading.local()
-
-    @property
-    def deadline(self) -> Optional[float]:
-        """The monotonic deadline of this thread's deliveries, if any."""
-        value: Optional[float] = getattr(self._local, "deadline", None)
-        return value
-
-    @deadline.setter
-    def deadline(self, value: Optional[float]) -> None:
-        self._local.deadline = value
-
-    def _flush_buffer(self, key: _Key, deadline: Optional[float]) -> None:
-        super()._flush_buffer(key, self.deadline if deadline is None else deadline)
-
-
 class Deadlines:
     """Deadlines of the flushes and closes under way.
 
@@ -125,7 +100,7 @@ class QueueExporter(LogRecordExporterBase):
 
     def __init__(
         self,
-        buffered: DeadlineBufferedConsumer,
+        buffered: BufferedConsumer,
         deadlines: Deadlines,
         losses: LossCounter,
     ) -> None:
@@ -207,20 +182,16 @@ class QueueExporter(LogRecordExporterBase):
         for queued in messages:
             key = (queued.endpoint, queued.api_key, queued.api_secret)
             groups.setdefault(key, []).append(queued.message)
+        for (endpoint, api_key, api_secret), texts in groups.items():
+            self._buffered.send_many(
+                endpoint, texts, api_key, api_secret, flush_when_full=False
+            )
         delivered = True
-        self._buffered.deadline = deadline
         try:
-            for (endpoint, api_key, api_secret), texts in groups.items():
-                try:
-                    self._buffered.send_many(endpoint, texts, api_key, api_secret)
-                except MixpanelException:
-                    delivered = False
             left = None if deadline is None else deadline - time.monotonic()
             self._buffered.flush(left)
         except MixpanelException:
             delivered = False
-        finally:
-            self._buffered.deadline = None
         if not delivered:
             _logger.debug("Delivery failed for now; messages stay buffered.")
         return LogExportResult.SUCCESS if delivered else LogExportResult.FAILURE

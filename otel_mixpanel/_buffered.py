@@ -119,8 +119,14 @@ class BufferedConsumer:
         json_messages: Any,
         api_key: ApiKey = None,
         api_secret: Optional[str] = None,
+        *,
+        flush_when_full: bool = True,
     ) -> None:
-        """Buffer several messages for one endpoint in one step."""
+        """Buffer several messages for one endpoint in one step.
+
+        With ``flush_when_full=False`` nothing is sent here, even when the
+        buffer is full: the caller flushes next, with its own deadline.
+        """
         check_endpoint(endpoint)
         if isinstance(api_key, tuple):
             api_key, api_secret = api_key
@@ -136,7 +142,7 @@ class BufferedConsumer:
                 buffer.popleft()
             full = len(buffer) >= self._max_size
         self.losses.add("buffer full", overflow)
-        if full:
+        if full and flush_when_full:
             self._flush_buffer(key, None)
 
     def flush(self, timeout: Optional[float] = None) -> None:

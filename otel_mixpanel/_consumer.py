@@ -156,7 +156,10 @@ class Consumer:
         """
         check_endpoint(endpoint)
         result = self.deliver(
-            endpoint, _as_messages(json_message), api_key=api_key, api_secret=api_secret
+            endpoint,
+            split_messages(json_message),
+            api_key=api_key,
+            api_secret=api_secret,
         )
         if result.rejected:
             raise MixpanelException(
@@ -375,7 +378,7 @@ class Consumer:
             self.losses.reset_after_fork()
 
 
-def _as_messages(json_message: str) -> list[str]:
+def split_messages(json_message: str) -> list[str]:
     """Split a JSON array string into its messages; keep one object as is."""
     if json_message.lstrip().startswith("["):
         items = json.loads(json_message)

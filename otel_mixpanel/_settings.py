@@ -57,10 +57,15 @@ class DeliverySettings:
         """Whether events go to ``/import`` (import credentials are set)."""
         return self.credentials is not None or bool(self.api_secret)
 
-    def buffered_consumer(self) -> BufferedConsumer:
-        """Build the buffered consumer these settings describe."""
+    def buffered_consumer(self, **extra: Any) -> BufferedConsumer:
+        """Build the buffered consumer these settings describe.
+
+        ``extra`` passes other :class:`BufferedConsumer` keywords through
+        (explicit endpoint URLs, ``retry_limit``, ``retry_backoff_factor``).
+        """
         return BufferedConsumer(
             self.max_batch_size,
+            **extra,
             api_host=self.api_host,
             request_timeout=self.request_timeout,
             verify_cert=self.verify_cert,
@@ -73,17 +78,20 @@ class DeliverySettings:
 
 
 def load_delivery(
-    environ: Optional[Mapping[str, str]] = None, **given: Any
+    environ: Optional[Mapping[str, str]] = None,
+    *,
+    require_token: bool = True,
+    **given: Any,
 ) -> DeliverySettings:
     """Build delivery settings from keywords, then the environment, then defaults.
 
-    Raises ``ValueError`` naming the variable when the token is missing or a
-    value cannot be read.
+    Raises ``ValueError`` naming the variable when the token is missing (and
+    ``require_token``) or a value cannot be read.
     """
     env = os.environ if environ is None else environ
     pick = _Picker(env, given)
-    token = pick.text("token")
-    if not token:
+    token = pick.text("token") or ""
+    if not token and require_token:
         raise ValueError(
             "A Mixpanel project token is required: pass token=... or set "
             "MIXPANEL_TOKEN."
