@@ -1,0 +1,287 @@
+"""The OpenTelemetry span exporter: marked spans and span events become Mixpanel events.
+
+``export`` maps a batch, hands it to a buffered consumer and flushes before it
+returns, so the SDK's span processor is the only scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import StatusCode
+
+from ._buffered import BufferedConsumer
+from ._errors import MixpanelException
+from ._identity import RecordIdentity
+from ._mapping import EventMapper, MessageBatch, insert_id
+from ._redaction import resolve_redact
+from ._settings import ENVIRONMENT, env_flag, load_delivery
+
+_logger = logging.getLogger(__name__)
+
+#: Environment variable of ``export_all_spans``.
+EXPORT_ALL_SPANS_VARIABLE = "MIXPANEL_EXPORT_ALL_SPANS"
+#: The span event ``record_exception`` adds; folded into its span's event.
+EXCEPTION_EVENT = "exception"
+_DELIVERY_KEYWORDS = frozenset(ENVIRONMENT) | {"credentials"}
+
+
+class MixpanelSpanExporter(SpanExporter):
+    """Sends spans marked with ``mixpanel.event`` (or all spans) to Mixpanel.
+
+    Every keyword falls back to its ``MIXPANEL_*`` environment variable, so
+    ``OTEL_TRACES_EXPORTER=mixpanel opentelemetry-instrument`` needs no code;
+    a missing token raises ``ValueError`` naming ``MIXPANEL_TOKEN``. Events go
+    to ``/import`` when import credentials are set, to ``/track`` otherwise;
+    ``mixpanel.people.*`` attributes become ``/engage`` updates.
+
+    An exported span's ``exception`` events are not sent as events of their
+    own: the first one's ``exception.type`` and ``exception.message`` become
+    properties of the span's event (``exception.stacktrace`` is never sent).
+    A span event marked with ``mixpanel.event`` is always sent.
+
+    Pass ``consumer`` to deliver through your own :class:`BufferedConsumer`;
+    the exporter then flushes it but never cancels or closes it. ``losses``
+    counts what could not be mapped or delivered. ``export`` never raises.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: Optional[str] = None,
+        api_host: Optional[str] = None,
+        service_account_username: Optional[str] = None,
+        service_account_secret: Optional[str] = None,
+        project_id: Optional[str] = None,
+        api_secret: Optional[str] = None,
+        export_all_spans: Optional[bool] = None,
+        redact: Union[str, Iterable[str], None] = None,
+        consumer: Optional[BufferedConsumer] = None,
+        **delivery: Any,
+    ) -> None:
+        unknown = sorted(set(delivery) - _DELIVERY_KEYWORDS)
+        if unknown:
+            raise TypeError(f"Unexpected keyword argument(s): {', '.join(unknown)}")
+        settings = load_delivery(
+            token=token,
+            api_host=api_host,
+            service_account_username=service_account_username,
+            service_account_secret=service_account_secret,
+            project_id=project_id,
+            api_secret=api_secret,
+            **delivery,
+        )
+        self._owns_consumer = consumer is None
+        self._consumer = (
+            consumer if consumer is not None else settings.buffered_consumer()
+        )
+        self._export_timeout = settings.retry_deadline
+        self.losses = self._consumer.losses
+        if export_all_spans is None:
+            export_all_spans = env_flag(EXPORT_ALL_SPANS_VARIABLE, False)
+        self._export_all_spans = export_all_spans
+        self._mapper = EventMapper(
+            settings.token,
+            uses_import=settings.uses_import,
+            redact=resolve_redact(redact),
+            losses=self.losses,
+        )
+        self._export_lock = threading.Lock()
+        self._pid = os.getpid()
+        self._is_shutdown = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Map and deliver ``spans``; SUCCESS once Mixpanel took them all."""
+        if self._is_shutdown:
+            return SpanExportResult.FAILURE
+        self._check_process()
+        with self._export_lock:
+            if self._is_shutdown:
+                return SpanExportResult.FAILURE
+            try:
+                delivered = self._export(spans)
+            except Exception as error:  # export must never raise
+                _logger.warning("Mixpanel span export failed: %s", type(error).__name__)
+                _logger.debug("Mixpanel span export failure.", exc_info=True)
+                return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS if delivered else SpanExportResult.FAILURE
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Deliver what is buffered within the timeout; True when nothing is left."""
+        if self._is_shutdown:
+            return False
+        self._check_process()
+        timeout = max(0.0, timeout_millis / 1000)
+        deadline = time.monotonic() + timeout
+        if not self._export_lock.acquire(timeout=timeout):
+            return False
+        try:
+            self._consumer.flush(timeout=max(0.0, deadline - time.monotonic()))
+        except MixpanelException as error:
+            _logger.debug("Mixpanel flush failed: %s", _describe(error))
+            return False
+        finally:
+            self._export_lock.release()
+        return self._consumer.pending() == 0
+
+    def shutdown(self, timeout_millis: float = 30000) -> None:
+        """Flush within the timeout, then cut retries short and close.
+
+        An export still running when the time is up gives up its retries;
+        what could not be delivered is counted in ``losses``.
+        """
+        if self._is_shutdown:
+            return
+        self._is_shutdown = True
+        timeout = max(0.0, timeout_millis / 1000)
+        deadline = time.monotonic() + timeout
+        acquired = self._export_lock.acquire(timeout=timeout)
+        try:
+            if acquired:
+                self._consumer.flush(timeout=max(0.0, deadline - time.monotonic()))
+        except MixpanelException as error:
+            _logger.debug("Mixpanel flush at shutdown failed: %s", _describe(error))
+        finally:
+            if self._owns_consumer:
+                self._consumer.cancel()
+                if acquired:  # else the running export still uses the consumer
+                    self._consumer.close(timeout=0)
+            if acquired:
+                self._export_lock.release()
+
+    def _check_process(self) -> None:
+        """In a forked child, a lock held by a parent's export thread is replaced."""
+        if os.getpid() != self._pid:
+            self._pid = os.getpid()
+            self._export_lock = threading.Lock()
+
+    def _export(self, spans: Sequence[ReadableSpan]) -> bool:
+        batch = self._mapper.new_batch()
+        for span in spans:
+            try:
+                self._map_span(span, batch)
+            except Exception:  # one broken span must not stop the batch
+                self.losses.add("span that could not be mapped")
+                _logger.debug("Could not map a span.", exc_info=True)
+        delivered = True
+        for endpoint, messages in batch.by_endpoint():
+            try:
+                self._consumer.send_many(endpoint, messages)
+            except MixpanelException as error:
+                delivered = False
+                _logger.debug("Mixpanel send failed: %s", _describe(error))
+        try:
+            self._consumer.flush(timeout=self._export_timeout)
+        except MixpanelException as error:
+            _logger.debug("Mixpanel flush failed: %s", _describe(error))
+            return False
+        return delivered
+
+    def _map_span(self, span: ReadableSpan, batch: MessageBatch) -> None:
+        mapper = self._mapper
+        attributes = _attributes_of(span)
+        name = mapper.event_name(attributes)
+        if name is None and self._export_all_spans:
+            name = span.name
+        events = _events_of(span)
+        if name is None and not events and not mapper.has_profile_updates(attributes):
+            return
+        context = span.context
+        trace_id = context.trace_id if context is not None else 0
+        span_id = context.span_id if context is not None else 0
+        resource = span.resource.attributes if span.resource is not None else None
+        identity: Optional[RecordIdentity] = None
+        if name is not None or mapper.has_profile_updates(attributes):
+            identity = mapper.map_record(
+                batch,
+                name,
+                attributes,
+                time_ns=span.end_time or span.start_time,
+                insert_id=insert_id(trace_id, span_id),
+                resource_attributes=resource,
+                trace_id=trace_id,
+                span_id=span_id,
+                extra_properties=None
+                if name is None
+                else _span_properties(span, events),
+            )
+        for position, event in enumerate(events, 1):
+            event_attributes = _attributes_of(event)
+            event_name = mapper.event_name(event_attributes)
+            if (
+                event_name is None
+                and name is not None
+                and event.name != EXCEPTION_EVENT
+            ):
+                event_name = event.name
+            if event_name is None and not mapper.has_profile_updates(event_attributes):
+                continue
+            if identity is None:
+                identity = mapper.identity(attributes)
+            mapper.map_record(
+                batch,
+                event_name,
+                event_attributes,
+                time_ns=event.timestamp,
+                insert_id=insert_id(trace_id, span_id, position),
+                resource_attributes=resource,
+                trace_id=trace_id,
+                span_id=span_id,
+                inherited=identity,
+            )
+
+
+def _span_properties(span: ReadableSpan, events: Sequence[Event]) -> dict[str, Any]:
+    """``duration_ms`` (to the microsecond), and the error status and exception."""
+    properties: dict[str, Any] = {}
+    start, end = span.start_time, span.end_time
+    if start and end:
+        properties["duration_ms"] = (end - start) // 1000 / 1000
+    status = span.status
+    if status is not None and status.status_code is StatusCode.ERROR:
+        properties["error"] = True
+        if status.description:
+            properties["error.message"] = status.description
+    for event in events:
+        if event.name == EXCEPTION_EVENT:
+            attributes = event.attributes or {}
+            for key in ("exception.type", "exception.message"):
+                if attributes.get(key) is not None:
+                    properties[key] = attributes[key]
+            break
+    return properties
+
+
+def _events_of(span: ReadableSpan) -> Sequence[Event]:
+    """The span's events; no copy (and no lock) for a span without any."""
+    stored = getattr(span, "_events", None)
+    if stored is not None and len(stored) == 0:
+        return ()
+    return span.events
+
+
+def _attributes_of(item: Any) -> Optional[Mapping[str, Any]]:
+    """A span's or span event's attributes as a plain dict when possible.
+
+    Reading the SDK's private storage avoids a copy and a lock per access; the
+    attributes of an ended span are immutable. Falls back to the public
+    ``attributes`` property.
+    """
+    raw = getattr(item, "_attributes", None)
+    if raw is None:
+        raw = item.attributes
+    inner = getattr(raw, "_dict", None)
+    if type(inner) is dict:
+        return inner
+    return raw  # type: ignore[no-any-return]
+
+
+def _describe(error: MixpanelException) -> str:
+    """The reason of a failure, without the batch it carries."""
+    return f"{error.args[0] if error.args else type(error).__name__}"
