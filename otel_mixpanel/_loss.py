@@ -49,7 +49,7 @@ class LossCounter:
             self._last_warning[reason] = now
             total = self._totals[reason]
         _logger.warning(
-            "Mixpanel: %d message(s) lost (%s%s); %d lost for this reason so far.",
+            "Mixpanel: %d item(s) lost (%s%s); %d lost for this reason so far.",
             pending,
             reason,
             f": {detail}" if detail else "",

@@ -33,6 +33,11 @@ ENVIRONMENT: Mapping[str, str] = {
     "verify_cert": "MIXPANEL_VERIFY_CERT",
 }
 
+#: Variables read by the exporters themselves, beside the delivery ones.
+EXPORT_ALL_SPANS_VARIABLE = "MIXPANEL_EXPORT_ALL_SPANS"
+EXPORT_ALL_LOGS_VARIABLE = "MIXPANEL_EXPORT_ALL_LOGS"
+REDACT_VARIABLE = "MIXPANEL_REDACT"
+
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 

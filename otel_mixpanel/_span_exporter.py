@@ -172,7 +172,7 @@ class MixpanelSpanExporter(SpanExporter):
         delivered = True
         for endpoint, messages in batch.by_endpoint():
             try:
-                self._consumer.send_many(endpoint, messages)
+                self._consumer.send_many(endpoint, messages, flush_when_full=False)
             except MixpanelException as error:
                 delivered = False
                 _logger.debug("Mixpanel send failed: %s", _describe(error))
