@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import os
@@ -10,22 +9,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
-from urllib.parse import urlencode
 
 import requests
-import urllib3.exceptions
 
 from . import _replies
 from ._credentials import ServiceAccountCredentials
-from ._endpoints import (
-    DEFAULT_API_HOST,
-    check_endpoint,
-    endpoint_urls,
-    is_plain_http_to_remote,
-)
+from ._endpoints import DEFAULT_API_HOST, check_endpoint, endpoint_urls
 from ._errors import MixpanelException
 from ._idempotency import safe_to_resend
 from ._loss import LossCounter
+from ._request import build_request, never_sent
 from ._retry import RetryPolicy
 from ._version import __version__
 
@@ -33,10 +26,6 @@ _logger = logging.getLogger(__name__)
 
 #: Seconds one request may take when the caller sets no timeout.
 DEFAULT_REQUEST_TIMEOUT = 10.0
-#: Bodies larger than this many bytes are gzipped where the endpoint takes it.
-GZIP_MIN_BYTES = 1024
-#: Endpoints that take a JSON array body (and gzip); the others take a form.
-_JSON_ENDPOINTS = frozenset({"events", "imports"})
 
 ApiKey = Union[None, str, "tuple[Optional[str], Optional[str]]"]
 
@@ -99,21 +88,6 @@ class Consumer:
             "imports": import_url,
         }
         self._endpoints = endpoint_urls(api_host, overrides)
-        self._settings: dict[str, Any] = {
-            "events_url": events_url,
-            "people_url": people_url,
-            "import_url": import_url,
-            "request_timeout": request_timeout,
-            "groups_url": groups_url,
-            "api_host": api_host,
-            "retry_limit": retry_limit,
-            "retry_backoff_factor": retry_backoff_factor,
-            "verify_cert": verify_cert,
-            "credentials": credentials,
-            "api_secret": api_secret,
-            "retry_deadline": retry_deadline,
-            "gzip": gzip,
-        }
         self._request_timeout = request_timeout or DEFAULT_REQUEST_TIMEOUT
         self._policy = RetryPolicy(
             max_retries=retry_limit,
@@ -137,10 +111,6 @@ class Consumer:
     def sync_consumer(self) -> Consumer:
         """Return a consumer that sends at once to the same endpoints."""
         return self
-
-    def copy(self) -> Consumer:
-        """Return a new consumer with the same settings and its own session."""
-        return Consumer(**self._settings)
 
     def send(
         self,
@@ -238,7 +208,14 @@ class Consumer:
         url = self._endpoints[endpoint]
         retry_number = 0
         while True:
-            request = self._build_request(endpoint, url, batch, api_secret)
+            request = build_request(
+                endpoint,
+                url,
+                batch,
+                credentials=self._credentials,
+                api_secret=api_secret or self._api_secret,
+                gzip_bodies=self._gzip,
+            )
             if isinstance(request, str):
                 self._reject(result, len(batch), request, None)
                 return []
@@ -286,39 +263,6 @@ class Consumer:
                 raise DeliveryFailed("cancelled", batch, endpoint, outcome.status)
             retry_number += 1
 
-    def _build_request(
-        self, endpoint: str, url: str, batch: list[str], api_secret: Optional[str]
-    ) -> dict[str, Any] | str:
-        """Return the keyword arguments of the POST, or why it must not be sent."""
-        body = "[" + ",".join(batch) + "]"
-        params: dict[str, str] = {"verbose": "1", "ip": "0"}
-        headers: dict[str, str] = {}
-        auth: Optional[tuple[str, str]] = None
-        if endpoint in _JSON_ENDPOINTS:
-            data = body.encode("utf-8")
-            headers["Content-Type"] = "application/json"
-            if self._gzip and len(data) >= GZIP_MIN_BYTES:
-                data = gzip.compress(data, compresslevel=1)
-                headers["Content-Encoding"] = "gzip"
-        else:
-            data = urlencode({"data": body, "verbose": "1", "ip": "0"}).encode()
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        if endpoint == "imports":
-            params = {"strict": "1"}
-            secret = api_secret or self._api_secret
-            if self._credentials is not None:
-                auth = (self._credentials.username, self._credentials.secret)
-                params["project_id"] = self._credentials.project_id
-            elif secret:
-                auth = (secret, "")
-            else:
-                token = _token_of(batch[0])
-                auth = (token, "") if token else None
-            secret_auth = self._credentials is not None or bool(secret)
-            if secret_auth and is_plain_http_to_remote(url):
-                return "refused to send credentials over plain http to a remote host"
-        return {"params": params, "data": data, "headers": headers, "auth": auth}
-
     def _post(self, url: str, request: dict[str, Any], left: float) -> _replies.Outcome:
         """POST once; turn the reply or the transport error into an outcome."""
         timeout = min(self._request_timeout, left)
@@ -332,7 +276,7 @@ class Consumer:
             )
         except requests.exceptions.RequestException as error:
             return _replies.Outcome(
-                _replies.RETRY, type(error).__name__, ambiguous=not _never_sent(error)
+                _replies.RETRY, type(error).__name__, ambiguous=not never_sent(error)
             )
         return _replies.interpret(
             response.status_code, response.content, response.headers
@@ -384,31 +328,3 @@ def split_messages(json_message: str) -> list[str]:
         items = json.loads(json_message)
         return [json.dumps(item, separators=(",", ":")) for item in items]
     return [json_message]
-
-
-def _token_of(message: str) -> Optional[str]:
-    """The project token inside an event, used as the ``/import`` user name."""
-    try:
-        token = json.loads(message).get("properties", {}).get("token")
-    except (ValueError, AttributeError):
-        return None
-    return token if isinstance(token, str) and token else None
-
-
-def _never_sent(error: BaseException) -> bool:
-    """Tell whether a transport error happened before the request left."""
-    if isinstance(error, requests.exceptions.ConnectTimeout):
-        return True
-    seen: set[int] = set()
-    current: Optional[BaseException] = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, urllib3.exceptions.NewConnectionError):
-            return True
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            current = reason
-            continue
-        nested = next((a for a in current.args if isinstance(a, BaseException)), None)
-        current = nested or current.__cause__ or current.__context__
-    return False
