@@ -13,18 +13,13 @@ import time
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from ._buffered import BufferedConsumer
-from ._errors import MixpanelException
+from ._exporting import build_parts, deliver, release
 from ._log_record_mapping import LogRecordMapper
 from ._mapping import EventMapper
-from ._redaction import resolve_redact
 from ._sdk_logs import LogExportResult, LogRecordExporterBase
-from ._settings import env_flag, load_delivery
-from ._span_exporter import _DELIVERY_KEYWORDS, _describe
+from ._settings import EXPORT_ALL_LOGS_VARIABLE, env_flag
 
 _logger = logging.getLogger(__name__)
-
-#: Environment variable of ``export_all_logs``.
-EXPORT_ALL_LOGS_VARIABLE = "MIXPANEL_EXPORT_ALL_LOGS"
 
 
 class MixpanelLogExporter(LogRecordExporterBase):
@@ -63,35 +58,26 @@ class MixpanelLogExporter(LogRecordExporterBase):
         consumer: Optional[BufferedConsumer] = None,
         **delivery: Any,
     ) -> None:
-        unknown = sorted(set(delivery) - _DELIVERY_KEYWORDS)
-        if unknown:
-            raise TypeError(f"Unexpected keyword argument(s): {', '.join(unknown)}")
-        settings = load_delivery(
-            token=token,
-            api_host=api_host,
-            service_account_username=service_account_username,
-            service_account_secret=service_account_secret,
-            project_id=project_id,
-            api_secret=api_secret,
-            **delivery,
+        parts = build_parts(
+            consumer,
+            redact,
+            {
+                "token": token,
+                "api_host": api_host,
+                "service_account_username": service_account_username,
+                "service_account_secret": service_account_secret,
+                "project_id": project_id,
+                "api_secret": api_secret,
+                **delivery,
+            },
         )
         if export_all_logs is None:
             export_all_logs = env_flag(EXPORT_ALL_LOGS_VARIABLE, False)
-        self._owns_consumer = consumer is None
-        self._consumer = (
-            consumer if consumer is not None else settings.buffered_consumer()
-        )
+        self._owns_consumer = parts.owns_consumer
+        self._consumer = parts.consumer
         self.losses = self._consumer.losses
-        self._export_timeout = settings.retry_deadline
-        self._records = LogRecordMapper(
-            EventMapper(
-                settings.token,
-                uses_import=settings.uses_import,
-                redact=resolve_redact(redact),
-                losses=self.losses,
-            ),
-            export_all=export_all_logs,
-        )
+        self._export_timeout = parts.settings.retry_deadline
+        self._records = LogRecordMapper(parts.mapper, export_all=export_all_logs)
         self._export_lock = threading.Lock()
         self._pid = os.getpid()
         self._is_shutdown = False
@@ -156,10 +142,7 @@ class MixpanelLogExporter(LogRecordExporterBase):
                 self._export(self._take_held(), deadline)
         finally:
             self.losses.add("undelivered at close", len(self._take_held()))
-            if self._owns_consumer:
-                self._consumer.cancel()
-                if acquired:  # else the running export still uses the consumer
-                    self._consumer.close(timeout=0)
+            release(self._consumer, self._owns_consumer, idle=acquired)
             if acquired:
                 self._export_lock.release()
 
@@ -219,21 +202,9 @@ class MixpanelLogExporter(LogRecordExporterBase):
             except Exception:  # one broken record must not stop the batch
                 self.losses.add("log record that could not be mapped")
                 _logger.debug("Could not map a log record.", exc_info=True)
-        delivered = True
-        for endpoint, messages in batch.by_endpoint():
-            try:
-                self._consumer.send_many(endpoint, messages, flush_when_full=False)
-            except MixpanelException as error:
-                delivered = False
-                _logger.debug("Mixpanel send failed: %s", _describe(error))
         if deadline is None:
             deadline = self._bounded(time.monotonic() + self._export_timeout)
-        try:
-            self._consumer.flush(timeout=_left(deadline))
-        except MixpanelException as error:
-            _logger.debug("Mixpanel flush failed: %s", _describe(error))
-            return False
-        return delivered
+        return deliver(self._consumer, batch, _left(deadline))
 
 
 def _left(deadline: float) -> float:

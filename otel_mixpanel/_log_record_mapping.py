@@ -10,9 +10,9 @@ import itertools
 import os
 from typing import Any, Mapping, Optional
 
+from ._exporting import attributes_of
 from ._mapping import EventMapper, MessageBatch, insert_id
 from ._sdk_logs import unwrap
-from ._span_exporter import _attributes_of
 
 #: The attribute naming an event in OpenTelemetry's semantic conventions.
 OTEL_EVENT_NAME = "otel.event.name"
@@ -92,7 +92,7 @@ class LogRecordMapper:
             attributes: Optional[Mapping[str, Any]] = body.attributes
             message: Any = body.message
         else:
-            attributes = _attributes_of(record)
+            attributes = attributes_of(record)
             message = body
         name = self._event_name(record, attributes, message)
         mapper = self.mapper

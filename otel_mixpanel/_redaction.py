@@ -11,6 +11,8 @@ import os
 import re
 from typing import Iterable, Mapping, Optional, Union
 
+from ._settings import REDACT_VARIABLE
+
 #: Keys naming credentials, matched by whole words and case-insensitively.
 DEFAULT_REDACT: tuple[str, ...] = (
     "authorization",
@@ -28,8 +30,6 @@ DEFAULT_REDACT: tuple[str, ...] = (
     "credential",
     "credentials",
 )
-#: Environment variable holding a comma-separated list replacing the default.
-REDACT_VARIABLE = "MIXPANEL_REDACT"
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _NOT_WORD = re.compile(r"[^a-z0-9]+")

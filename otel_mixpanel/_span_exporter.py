@@ -10,26 +10,22 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Iterable, Optional, Sequence, Union
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
 from ._buffered import BufferedConsumer
-from ._errors import MixpanelException
+from ._exporting import attributes_of, build_parts, deliver, flush, release
 from ._identity import RecordIdentity
-from ._mapping import EventMapper, MessageBatch, insert_id
-from ._redaction import resolve_redact
-from ._settings import ENVIRONMENT, env_flag, load_delivery
+from ._mapping import MessageBatch, insert_id
+from ._settings import EXPORT_ALL_SPANS_VARIABLE, env_flag
 
 _logger = logging.getLogger(__name__)
 
-#: Environment variable of ``export_all_spans``.
-EXPORT_ALL_SPANS_VARIABLE = "MIXPANEL_EXPORT_ALL_SPANS"
 #: The span event ``record_exception`` adds; folded into its span's event.
 EXCEPTION_EVENT = "exception"
-_DELIVERY_KEYWORDS = frozenset(ENVIRONMENT) | {"credentials"}
 
 
 class MixpanelSpanExporter(SpanExporter):
@@ -65,33 +61,27 @@ class MixpanelSpanExporter(SpanExporter):
         consumer: Optional[BufferedConsumer] = None,
         **delivery: Any,
     ) -> None:
-        unknown = sorted(set(delivery) - _DELIVERY_KEYWORDS)
-        if unknown:
-            raise TypeError(f"Unexpected keyword argument(s): {', '.join(unknown)}")
-        settings = load_delivery(
-            token=token,
-            api_host=api_host,
-            service_account_username=service_account_username,
-            service_account_secret=service_account_secret,
-            project_id=project_id,
-            api_secret=api_secret,
-            **delivery,
+        parts = build_parts(
+            consumer,
+            redact,
+            {
+                "token": token,
+                "api_host": api_host,
+                "service_account_username": service_account_username,
+                "service_account_secret": service_account_secret,
+                "project_id": project_id,
+                "api_secret": api_secret,
+                **delivery,
+            },
         )
-        self._owns_consumer = consumer is None
-        self._consumer = (
-            consumer if consumer is not None else settings.buffered_consumer()
-        )
-        self._export_timeout = settings.retry_deadline
+        self._consumer = parts.consumer
+        self._owns_consumer = parts.owns_consumer
+        self._mapper = parts.mapper
+        self._export_timeout = parts.settings.retry_deadline
         self.losses = self._consumer.losses
         if export_all_spans is None:
             export_all_spans = env_flag(EXPORT_ALL_SPANS_VARIABLE, False)
         self._export_all_spans = export_all_spans
-        self._mapper = EventMapper(
-            settings.token,
-            uses_import=settings.uses_import,
-            redact=resolve_redact(redact),
-            losses=self.losses,
-        )
         self._export_lock = threading.Lock()
         self._pid = os.getpid()
         self._is_shutdown = False
@@ -122,13 +112,10 @@ class MixpanelSpanExporter(SpanExporter):
         if not self._export_lock.acquire(timeout=timeout):
             return False
         try:
-            self._consumer.flush(timeout=max(0.0, deadline - time.monotonic()))
-        except MixpanelException as error:
-            _logger.debug("Mixpanel flush failed: %s", _describe(error))
-            return False
+            flushed = flush(self._consumer, deadline - time.monotonic())
         finally:
             self._export_lock.release()
-        return self._consumer.pending() == 0
+        return flushed and self._consumer.pending() == 0
 
     def shutdown(self, timeout_millis: float = 30000) -> None:
         """Flush within the timeout, then cut retries short and close.
@@ -144,14 +131,9 @@ class MixpanelSpanExporter(SpanExporter):
         acquired = self._export_lock.acquire(timeout=timeout)
         try:
             if acquired:
-                self._consumer.flush(timeout=max(0.0, deadline - time.monotonic()))
-        except MixpanelException as error:
-            _logger.debug("Mixpanel flush at shutdown failed: %s", _describe(error))
+                flush(self._consumer, deadline - time.monotonic())
         finally:
-            if self._owns_consumer:
-                self._consumer.cancel()
-                if acquired:  # else the running export still uses the consumer
-                    self._consumer.close(timeout=0)
+            release(self._consumer, self._owns_consumer, idle=acquired)
             if acquired:
                 self._export_lock.release()
 
@@ -169,23 +151,11 @@ class MixpanelSpanExporter(SpanExporter):
             except Exception:  # one broken span must not stop the batch
                 self.losses.add("span that could not be mapped")
                 _logger.debug("Could not map a span.", exc_info=True)
-        delivered = True
-        for endpoint, messages in batch.by_endpoint():
-            try:
-                self._consumer.send_many(endpoint, messages, flush_when_full=False)
-            except MixpanelException as error:
-                delivered = False
-                _logger.debug("Mixpanel send failed: %s", _describe(error))
-        try:
-            self._consumer.flush(timeout=self._export_timeout)
-        except MixpanelException as error:
-            _logger.debug("Mixpanel flush failed: %s", _describe(error))
-            return False
-        return delivered
+        return deliver(self._consumer, batch, self._export_timeout)
 
     def _map_span(self, span: ReadableSpan, batch: MessageBatch) -> None:
         mapper = self._mapper
-        attributes = _attributes_of(span)
+        attributes = attributes_of(span)
         name = mapper.event_name(attributes)
         if name is None and self._export_all_spans:
             name = span.name
@@ -212,7 +182,7 @@ class MixpanelSpanExporter(SpanExporter):
                 else _span_properties(span, events),
             )
         for position, event in enumerate(events, 1):
-            event_attributes = _attributes_of(event)
+            event_attributes = attributes_of(event)
             event_name = mapper.event_name(event_attributes)
             if (
                 event_name is None
@@ -264,24 +234,3 @@ def _events_of(span: ReadableSpan) -> Sequence[Event]:
     if stored is not None and len(stored) == 0:
         return ()
     return span.events
-
-
-def _attributes_of(item: Any) -> Optional[Mapping[str, Any]]:
-    """A span's or span event's attributes as a plain dict when possible.
-
-    Reading the SDK's private storage avoids a copy and a lock per access; the
-    attributes of an ended span are immutable. Falls back to the public
-    ``attributes`` property.
-    """
-    raw = getattr(item, "_attributes", None)
-    if raw is None:
-        raw = item.attributes
-    inner = getattr(raw, "_dict", None)
-    if type(inner) is dict:
-        return inner
-    return raw  # type: ignore[no-any-return]
-
-
-def _describe(error: MixpanelException) -> str:
-    """The reason of a failure, without the batch it carries."""
-    return f"{error.args[0] if error.args else type(error).__name__}"

@@ -1,0 +1,118 @@
+"""What the span and log record exporters share: set-up, delivery and clean-up.
+
+Both build their settings, consumer and mapper the same way, deliver a mapped
+batch the same way (hand over, then flush by a deadline) and release the
+consumer the same way at shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Optional, Union
+
+from ._buffered import BufferedConsumer
+from ._errors import MixpanelException
+from ._mapping import EventMapper, MessageBatch
+from ._redaction import resolve_redact
+from ._settings import ENVIRONMENT, DeliverySettings, load_delivery
+
+_logger = logging.getLogger(__name__)
+
+#: Delivery keywords an exporter accepts besides its named ones.
+DELIVERY_KEYWORDS = frozenset(ENVIRONMENT) | {"credentials"}
+
+
+@dataclass(frozen=True)
+class ExporterParts:
+    """An exporter's settings, consumer (and whether it owns it) and mapper."""
+
+    settings: DeliverySettings
+    consumer: BufferedConsumer
+    owns_consumer: bool
+    mapper: EventMapper
+
+
+def build_parts(
+    consumer: Optional[BufferedConsumer],
+    redact: Union[str, Iterable[str], None],
+    delivery: Mapping[str, Any],
+) -> ExporterParts:
+    """Read the settings (keywords, then environment) and build the parts.
+
+    Raises ``TypeError`` for an unknown keyword and ``ValueError`` naming the
+    variable for a missing token or an unreadable value.
+    """
+    unknown = sorted(set(delivery) - DELIVERY_KEYWORDS)
+    if unknown:
+        raise TypeError(f"Unexpected keyword argument(s): {', '.join(unknown)}")
+    settings = load_delivery(**delivery)
+    owns_consumer = consumer is None
+    if consumer is None:
+        consumer = settings.buffered_consumer()
+    mapper = EventMapper(
+        settings.token,
+        uses_import=settings.uses_import,
+        redact=resolve_redact(redact),
+        losses=consumer.losses,
+    )
+    return ExporterParts(settings, consumer, owns_consumer, mapper)
+
+
+def deliver(consumer: BufferedConsumer, batch: MessageBatch, timeout: float) -> bool:
+    """Hand a mapped batch to the consumer and flush it within ``timeout``.
+
+    Returns True when everything buffered was delivered. Never raises a
+    delivery error: what failed stays buffered (or is counted as lost).
+    """
+    delivered = True
+    for endpoint, messages in batch.by_endpoint():
+        try:
+            consumer.send_many(endpoint, messages, flush_when_full=False)
+        except MixpanelException as error:
+            delivered = False
+            _logger.debug("Mixpanel send failed: %s", describe(error))
+    return flush(consumer, timeout) and delivered
+
+
+def flush(consumer: BufferedConsumer, timeout: float) -> bool:
+    """Flush the consumer within ``timeout``; False (logged at DEBUG) on failure."""
+    try:
+        consumer.flush(timeout=max(0.0, timeout))
+    except MixpanelException as error:
+        _logger.debug("Mixpanel flush failed: %s", describe(error))
+        return False
+    return True
+
+
+def release(consumer: BufferedConsumer, owned: bool, idle: bool) -> None:
+    """At shutdown: cut an owned consumer's retries short, and close it if idle.
+
+    A consumer the user passed in is left alone; one still used by a running
+    export (``idle`` False) is only cancelled.
+    """
+    if owned:
+        consumer.cancel()
+        if idle:
+            consumer.close(timeout=0)
+
+
+def describe(error: MixpanelException) -> str:
+    """The reason of a failure, without the batch it carries."""
+    return f"{error.args[0] if error.args else type(error).__name__}"
+
+
+def attributes_of(item: Any) -> Optional[Mapping[str, Any]]:
+    """A span's, span event's or log record's attributes, as a plain dict if possible.
+
+    Reading the SDK's private storage avoids a copy and a lock per access; the
+    attributes of an ended span or an emitted record do not change. Falls
+    back to the public ``attributes`` property.
+    """
+    raw = getattr(item, "_attributes", None)
+    if raw is None:
+        raw = item.attributes
+    inner = getattr(raw, "_dict", None)
+    if type(inner) is dict:
+        return inner
+    return raw  # type: ignore[no-any-return]
