@@ -69,11 +69,10 @@ class RecordConverter:
             elif not isinstance(field, str):
                 dropped += 1
                 continue
-            cleaned, usable = clean(value)
+            cleaned, usable, left_out = clean(value)
+            dropped += left_out
             if usable:
                 attributes[key] = cleaned
-            else:
-                dropped += 1
         dropped += _add_exception(attributes, record.exc_info)
         if dropped:
             self._mapper.losses.add("invalid property", dropped)

@@ -89,10 +89,14 @@ class EventMapper:
             isinstance(key, str) and key.startswith(PEOPLE_PREFIX) for key in attributes
         )
 
-    def clean_value(self, value: Any) -> tuple[Any, bool]:
-        """Clean one property value by the mapping's rules: ``(value, usable)``."""
-        cleaned, _ = self._cleaner.clean(value)
-        return cleaned, cleaned is not INVALID
+    def clean_value(self, value: Any) -> tuple[Any, bool, int]:
+        """Clean one property value by the mapping's rules.
+
+        Returns ``(value, usable, dropped)``: ``dropped`` counts the values
+        left out, the whole value or items inside a kept array or object.
+        """
+        cleaned, dropped = self._cleaner.clean(value)
+        return cleaned, cleaned is not INVALID, dropped
 
     def identity(
         self,

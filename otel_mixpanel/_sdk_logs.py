@@ -159,7 +159,7 @@ def unwrap(item: Any) -> tuple[Any, Optional[Resource]]:
     return record, resource
 
 
-_DEFAULT_SCOPE = InstrumentationScope("otel_mixpanel")
+_DEFAULT_SCOPE = InstrumentationScope("mixpanel.records")
 
 
 @functools.lru_cache(maxsize=1)
