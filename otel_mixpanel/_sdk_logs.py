@@ -8,6 +8,7 @@ processors now take a ``ReadWriteLogRecord``; 1.44 made ``force_flush`` abstract
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from opentelemetry import trace
@@ -43,6 +44,17 @@ except ImportError:  # 1.35 to 1.38: processors take a LogData around an SDK rec
     )
 
     _NEW_RECORDS = False
+
+# One shared limits object: the SDK's default builds a new one, reading four
+# environment variables, for every record.
+_LIMITS: dict[str, Any] = {}
+if _NEW_RECORDS and "limits" in inspect.signature(_ReadWrite.__init__).parameters:
+    try:
+        from opentelemetry.sdk._logs import LogRecordLimits
+
+        _LIMITS["limits"] = LogRecordLimits()
+    except ImportError:  # the SDK's default is used
+        pass
 
 #: The export result enum (``SUCCESS``, ``FAILURE``) of the installed SDK.
 LogExportResult = _Result
@@ -113,7 +125,9 @@ def make_log_record(
         "event_name": event_name,
     }
     if _NEW_RECORDS:
-        extra: dict[str, Any] = {} if resource is None else {"resource": resource}
+        extra: dict[str, Any] = dict(_LIMITS)
+        if resource is not None:
+            extra["resource"] = resource
         return _ReadWrite(
             log_record=_ApiLogRecord(**fields), instrumentation_scope=scope, **extra
         )
