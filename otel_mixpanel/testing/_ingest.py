@@ -104,7 +104,12 @@ def _all_or_nothing(
     for index, record in enumerate(records):
         if endpoint == "events":
             problem = event_problem(
-                record, endpoint=endpoint, token=settings.token, strict=False, now=now
+                record,
+                endpoint=endpoint,
+                token=settings.token,
+                strict=False,
+                now=now,
+                body_size=len(decoded),
             )
         else:
             problem = profile_problem(record, endpoint=endpoint, token=settings.token)
@@ -122,7 +127,12 @@ def _import(
     failed: List[Dict[str, Any]] = []
     for index, record in enumerate(records):
         problem = event_problem(
-            record, endpoint="imports", token=settings.token, strict=strict, now=now
+            record,
+            endpoint="imports",
+            token=settings.token,
+            strict=strict,
+            now=now,
+            body_size=len(decoded),
         )
         if problem is None:
             accepted.append(record)

@@ -75,8 +75,13 @@ def event_problem(
     token: Optional[str],
     strict: bool,
     now: float,
+    body_size: Optional[int] = None,
 ) -> Optional[Problem]:
-    """Check one event for ``/track`` (``endpoint="events"``) or ``/import``."""
+    """Check one event for ``/track`` (``endpoint="events"``) or ``/import``.
+
+    ``body_size``, the bytes of the whole request, spares encoding each event
+    again to check its size when the request is smaller than the limit.
+    """
     if not isinstance(record, dict):
         return Problem("event", "record must be a JSON object")
     name = record.get("event")
@@ -106,7 +111,7 @@ def event_problem(
     )
     if problem is not None:
         return problem
-    return _size_problem(record, properties)
+    return _size_problem(record, properties, body_size)
 
 
 def profile_problem(
@@ -186,7 +191,7 @@ def _insert_id_problem(
 
 
 def _size_problem(
-    record: Dict[str, Any], properties: Dict[str, Any]
+    record: Dict[str, Any], properties: Dict[str, Any], body_size: Optional[int]
 ) -> Optional[Problem]:
     if len(properties) >= MAX_ITEMS:
         return Problem(
@@ -196,6 +201,8 @@ def _size_problem(
         problem = _nesting_problem(value, f"properties.{key}", depth=1)
         if problem is not None:
             return problem
+    if body_size is not None and body_size < MAX_EVENT_BYTES:
+        return None
     encoded = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
     if len(encoded.encode("utf-8")) >= MAX_EVENT_BYTES:
         return Problem(
