@@ -17,7 +17,7 @@ from ._messages import MessageBatch, insert_id
 from ._profiles import ProfileChanges
 from ._property_values import INVALID, MAX_STRING_LENGTH, ValueCleaner
 from ._redaction import Redaction
-from ._serialization import json_dumps
+from ._message_json import encode_message
 from ._version import __version__
 
 #: Properties in one event, Mixpanel's own included (Mixpanel takes fewer than 255).
@@ -194,7 +194,9 @@ class EventMapper:
         if distinct_id is not None:
             properties["distinct_id"] = distinct_id
         try:
-            batch.events.append(json_dumps({"event": name, "properties": properties}))
+            batch.events.append(
+                encode_message({"event": name, "properties": properties})
+            )
         except _ENCODE_ERRORS:
             self.losses.add("invalid message")
 
@@ -210,7 +212,7 @@ class EventMapper:
             return
         for message in profile.messages(self._token, distinct_id, millis):
             try:
-                batch.people.append(json_dumps(message))
+                batch.people.append(encode_message(message))
             except _ENCODE_ERRORS:
                 self.losses.add("invalid message")
 

@@ -160,14 +160,17 @@ class MixpanelSpanExporter(SpanExporter):
         if name is None and self._export_all_spans:
             name = span.name
         events = _events_of(span)
-        if name is None and not events and not mapper.has_profile_updates(attributes):
+        # A marked span is mapped whatever it carries; for an unmarked one,
+        # only its profile updates and span events may have to go.
+        updates = name is None and mapper.has_profile_updates(attributes)
+        if name is None and not updates and not events:
             return
         context = span.context
         trace_id = context.trace_id if context is not None else 0
         span_id = context.span_id if context is not None else 0
         resource = span.resource.attributes if span.resource is not None else None
         identity: Optional[RecordIdentity] = None
-        if name is not None or mapper.has_profile_updates(attributes):
+        if name is not None or updates:
             identity = mapper.map_record(
                 batch,
                 name,
