@@ -6,15 +6,21 @@ checks the caller's input first, and hands one JSON string to a consumer.
 
 from __future__ import annotations
 
-import decimal
 import json
 import logging
-import numbers
 import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional, Type, Union
 
+from ._checks import (
+    check_event_name,
+    check_id,
+    check_mapping,
+    check_number,
+    profile_properties,
+    property_names,
+)
 from ._consumer import Consumer
 from ._credentials import ServiceAccountCredentials
 from ._errors import MixpanelException
@@ -80,8 +86,8 @@ class Mixpanel:
         meta: Meta = None,
     ) -> None:
         """Send an event to /track; ``meta`` overrides top-level event fields."""
-        _check_id("distinct_id", distinct_id)
-        _check_event_name(event_name)
+        check_id("distinct_id", distinct_id)
+        check_event_name(event_name)
         event = self._event(distinct_id, event_name, self._now(), properties, meta)
         self._consumer.send("events", dumps_message(event, self._serializer))
 
@@ -102,9 +108,9 @@ class Mixpanel:
         tuple ``(api_key, api_secret)``, as with the reference client.
         """
         self._warn_deprecated(api_key, api_secret)
-        _check_id("distinct_id", distinct_id)
-        _check_event_name(event_name)
-        _check_number("timestamp", timestamp)
+        check_id("distinct_id", distinct_id)
+        check_event_name(event_name)
+        check_number("timestamp", timestamp)
         event = self._event(distinct_id, event_name, timestamp, properties, meta)
         message = dumps_message(event, self._serializer)
         self._consumer.send("imports", message, (api_key, api_secret))
@@ -117,9 +123,9 @@ class Mixpanel:
         ``sync_consumer()`` (same endpoints, no buffering) when it has one,
         and through the consumer itself otherwise.
         """
-        _check_id("alias_id", alias_id)
-        _check_id("original", original)
-        _check_mapping("meta", meta)
+        check_id("alias_id", alias_id)
+        check_id("original", original)
+        check_mapping("meta", meta)
         event: dict[str, Any] = {
             "event": "$create_alias",
             "properties": {
@@ -145,9 +151,9 @@ class Mixpanel:
     ) -> None:
         """Merge two distinct ids through /import (see ``import_data`` on keys)."""
         self._warn_deprecated(api_key, api_secret)
-        _check_id("distinct_id1", distinct_id1)
-        _check_id("distinct_id2", distinct_id2)
-        _check_mapping("meta", meta)
+        check_id("distinct_id1", distinct_id1)
+        check_id("distinct_id2", distinct_id2)
+        check_mapping("meta", meta)
         event: dict[str, Any] = {
             "event": "$merge",
             "properties": {
@@ -162,43 +168,43 @@ class Mixpanel:
 
     def people_set(self, distinct_id: Id, properties: Props, meta: Meta = None) -> None:
         """Set profile properties, creating the profile if needed."""
-        self._people(distinct_id, "$set", _mapping(properties), meta)
+        self._people(distinct_id, "$set", profile_properties(properties), meta)
 
     def people_set_once(
         self, distinct_id: Id, properties: Props, meta: Meta = None
     ) -> None:
         """Set profile properties that are not set yet."""
-        self._people(distinct_id, "$set_once", _mapping(properties), meta)
+        self._people(distinct_id, "$set_once", profile_properties(properties), meta)
 
     def people_increment(
         self, distinct_id: Id, properties: Props, meta: Meta = None
     ) -> None:
         """Add (or, with negative values, subtract) numbers to profile properties."""
-        self._people(distinct_id, "$add", _mapping(properties), meta)
+        self._people(distinct_id, "$add", profile_properties(properties), meta)
 
     def people_append(
         self, distinct_id: Id, properties: Props, meta: Meta = None
     ) -> None:
         """Append values to list properties of a profile."""
-        self._people(distinct_id, "$append", _mapping(properties), meta)
+        self._people(distinct_id, "$append", profile_properties(properties), meta)
 
     def people_union(
         self, distinct_id: Id, properties: Props, meta: Meta = None
     ) -> None:
         """Merge lists into list properties of a profile, skipping duplicates."""
-        self._people(distinct_id, "$union", _mapping(properties), meta)
+        self._people(distinct_id, "$union", profile_properties(properties), meta)
 
     def people_unset(
         self, distinct_id: Id, properties: Sequence[str], meta: Meta = None
     ) -> None:
         """Remove the named properties from a profile."""
-        self._people(distinct_id, "$unset", _names(properties), meta)
+        self._people(distinct_id, "$unset", property_names(properties), meta)
 
     def people_remove(
         self, distinct_id: Id, properties: Props, meta: Meta = None
     ) -> None:
         """Remove values from list properties of a profile."""
-        self._people(distinct_id, "$remove", _mapping(properties), meta)
+        self._people(distinct_id, "$remove", profile_properties(properties), meta)
 
     def people_delete(self, distinct_id: Id, meta: Meta = None) -> None:
         """Delete a profile."""
@@ -215,8 +221,8 @@ class Mixpanel:
 
         Unlike the reference, the caller's ``properties`` are left untouched.
         """
-        _check_number("amount", amount)
-        _check_mapping("properties", properties)
+        check_number("amount", amount)
+        check_mapping("properties", properties)
         transaction = dict(properties) if properties else {}
         transaction["$amount"] = amount
         self._people(distinct_id, "$append", {"$transactions": transaction}, meta)
@@ -233,31 +239,35 @@ class Mixpanel:
         self, group_key: str, group_id: Id, properties: Props, meta: Meta = None
     ) -> None:
         """Set group profile properties, creating the profile if needed."""
-        self._group(group_key, group_id, "$set", _mapping(properties), meta)
+        self._group(group_key, group_id, "$set", profile_properties(properties), meta)
 
     def group_set_once(
         self, group_key: str, group_id: Id, properties: Props, meta: Meta = None
     ) -> None:
         """Set group profile properties that are not set yet."""
-        self._group(group_key, group_id, "$set_once", _mapping(properties), meta)
+        self._group(
+            group_key, group_id, "$set_once", profile_properties(properties), meta
+        )
 
     def group_union(
         self, group_key: str, group_id: Id, properties: Props, meta: Meta = None
     ) -> None:
         """Merge lists into list properties of a group profile."""
-        self._group(group_key, group_id, "$union", _mapping(properties), meta)
+        self._group(group_key, group_id, "$union", profile_properties(properties), meta)
 
     def group_unset(
         self, group_key: str, group_id: Id, properties: Sequence[str], meta: Meta = None
     ) -> None:
         """Remove the named properties from a group profile."""
-        self._group(group_key, group_id, "$unset", _names(properties), meta)
+        self._group(group_key, group_id, "$unset", property_names(properties), meta)
 
     def group_remove(
         self, group_key: str, group_id: Id, properties: Props, meta: Meta = None
     ) -> None:
         """Remove values from list properties of a group profile."""
-        self._group(group_key, group_id, "$remove", _mapping(properties), meta)
+        self._group(
+            group_key, group_id, "$remove", profile_properties(properties), meta
+        )
 
     def group_delete(self, group_key: str, group_id: Id, meta: Meta = None) -> None:
         """Delete a group profile."""
@@ -288,8 +298,8 @@ class Mixpanel:
         meta: Meta,
     ) -> dict[str, Any]:
         """Build a /track or /import event in the reference's key order."""
-        _check_mapping("properties", properties)
-        _check_mapping("meta", meta)
+        check_mapping("properties", properties)
+        check_mapping("meta", meta)
         all_properties: dict[str, Any] = {
             "token": self._token,
             "distinct_id": distinct_id,
@@ -306,7 +316,7 @@ class Mixpanel:
         return event
 
     def _people(self, distinct_id: Id, operation: str, value: Any, meta: Meta) -> None:
-        _check_id("distinct_id", distinct_id)
+        check_id("distinct_id", distinct_id)
         self.people_update({"$distinct_id": distinct_id, operation: value}, meta)
 
     def _group(
@@ -314,7 +324,7 @@ class Mixpanel:
     ) -> None:
         if not isinstance(group_key, str) or not group_key:
             raise MixpanelException("group_key must be a non-empty str")
-        _check_id("group_id", group_id)
+        check_id("group_id", group_id)
         message = {"$group_key": group_key, "$group_id": group_id, operation: value}
         self.group_update(message, meta)
 
@@ -324,7 +334,7 @@ class Mixpanel:
             raise MixpanelException(
                 f"message must be a mapping, not {type(message).__name__}"
             )
-        _check_mapping("meta", meta)
+        check_mapping("meta", meta)
         record: dict[str, Any] = {"$token": self._token, "$time": self._now()}
         record.update(message)
         if meta:
@@ -346,48 +356,3 @@ class Mixpanel:
         close = getattr(self._consumer, "close", None)
         if self._owns_consumer and callable(close):
             close()
-
-
-def _check_id(name: str, value: object) -> None:
-    if type(value) is not str and (
-        isinstance(value, bool) or not isinstance(value, int)
-    ):
-        raise MixpanelException(
-            f"{name} must be a str or an int, not {type(value).__name__}"
-        )
-
-
-def _check_event_name(event_name: object) -> None:
-    if not isinstance(event_name, str) or not event_name or event_name.isspace():
-        raise MixpanelException("event_name must be a non-empty str")
-
-
-def _check_mapping(name: str, value: object) -> None:
-    """Refuse a value that should be a mapping (or None) but is not."""
-    if value is not None and not isinstance(value, (dict, Mapping)):
-        raise MixpanelException(f"{name} must be a mapping, not {type(value).__name__}")
-
-
-def _mapping(properties: Props) -> Mapping[str, Any]:
-    """Return profile properties, refusing anything but a mapping."""
-    if not isinstance(properties, (dict, Mapping)):
-        raise MixpanelException(
-            f"properties must be a mapping, not {type(properties).__name__}"
-        )
-    return properties
-
-
-def _names(names: Sequence[str]) -> Sequence[str]:
-    """Return property names to unset, refusing anything but a list or tuple."""
-    if not isinstance(names, (list, tuple)):
-        raise MixpanelException(
-            f"properties must be a list of property names, not {type(names).__name__}"
-        )
-    return names
-
-
-def _check_number(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(
-        value, (numbers.Real, decimal.Decimal)
-    ):
-        raise MixpanelException(f"{name} must be a number, not {type(value).__name__}")
