@@ -13,11 +13,11 @@ from ._attribute_copy import AttributeCopier
 from ._attribute_keys import EVENT_KEY, PEOPLE_PREFIX, AttributeKeys
 from ._identity import NO_IDENTITY, RecordIdentity, is_group_id, merge_identity
 from ._loss import LossCounter
+from ._message_json import encode_message
 from ._messages import MessageBatch, insert_id
 from ._profiles import ProfileChanges
 from ._property_values import INVALID, MAX_STRING_LENGTH, ValueCleaner
 from ._redaction import Redaction
-from ._message_json import encode_message
 from ._version import __version__
 
 #: Properties in one event, Mixpanel's own included (Mixpanel takes fewer than 255).
