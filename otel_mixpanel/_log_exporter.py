@@ -154,6 +154,7 @@ class MixpanelLogExporter(LogRecordExporterBase):
         block on the network or on logging's locks. Returns False when an
         export already running did not end in time (its retries are cut short).
         """
+        self._check_process()  # a child must not wait on its parent's lock
         self._deadline = time.monotonic() + max(0.0, timeout)
         self._closer = threading.get_ident()
         if self._export_lock.acquire(timeout=_left(self._deadline)):

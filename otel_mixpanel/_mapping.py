@@ -22,6 +22,9 @@ from ._version import __version__
 
 #: Properties in one event, Mixpanel's own included (Mixpanel takes fewer than 255).
 MAX_PROPERTIES = 254
+#: Mixpanel refuses an event of this many bytes of JSON, and /track the whole
+#: request with it: such an event is dropped (and counted) instead.
+MAX_EVENT_BYTES = 1024 * 1024
 #: ``mp_lib`` of every event.
 LIBRARY_NAME = "otel-mixpanel"
 #: (property, resource attribute) pairs; the first found of a property wins.
@@ -194,11 +197,16 @@ class EventMapper:
         if distinct_id is not None:
             properties["distinct_id"] = distinct_id
         try:
-            batch.events.append(
-                encode_message({"event": name, "properties": properties})
-            )
+            text = encode_message({"event": name, "properties": properties})
         except _ENCODE_ERRORS:
             self.losses.add("invalid message")
+            return
+        if len(text) * 4 >= MAX_EVENT_BYTES and (
+            len(text.encode("utf-8", "surrogatepass")) >= MAX_EVENT_BYTES
+        ):
+            self.losses.add("event too large")
+            return
+        batch.events.append(text)
 
     def _append_profile(
         self,
