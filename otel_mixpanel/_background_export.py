@@ -130,7 +130,12 @@ class QueueExporter(LogRecordExporterBase):
         finally:
             with self._condition:
                 self._busy -= 1
+                abandoned = self._closed and not self._busy
                 self._condition.notify_all()
+            if abandoned and fresh:
+                # The consumer closed while this export was under way: what it
+                # could not deliver is counted now, as the close would have.
+                self._buffered.close(0.0)
 
     def wait_idle(self, deadline: Optional[float]) -> bool:
         """Wait until no export is running; False when ``deadline`` passes first."""

@@ -152,12 +152,17 @@ class MixpanelHandler(logging.Handler):
         super().close()
 
     def _shut_down(self) -> None:
-        if self._exporter._begin_close(self._close_timeout):
-            self._processor.force_flush()
-            cast(Any, self._processor).shutdown()  # untyped in the SDK
-        else:
-            _logger.debug("An export outlived the close timeout; it is abandoned.")
-            self._exporter.shutdown(timeout_millis=0)
+        try:
+            if self._exporter._begin_close(self._close_timeout):
+                self._processor.force_flush()
+                cast(Any, self._processor).shutdown()  # untyped in the SDK
+            else:
+                _logger.debug("An export outlived the close timeout; abandoned.")
+                self._exporter.shutdown(timeout_millis=0)
+        finally:
+            # Records queued but never handed to the exporter are gone now.
+            unseen = self._converter.tally.settle()
+            self._exporter.losses.add("undelivered at close", unseen)
 
     def __repr__(self) -> str:
         level = logging.getLevelName(self.level)

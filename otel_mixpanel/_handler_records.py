@@ -13,7 +13,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from ._attribute_keys import EVENT_KEY
-from ._log_record_mapping import HandlerPayload
+from ._log_record_mapping import HandlerPayload, RecordTally
 from ._mapping import EventMapper
 from ._sdk_logs import SeverityNumber, make_log_record
 
@@ -41,6 +41,7 @@ class RecordConverter:
 
     def __init__(self, mapper: EventMapper) -> None:
         self._mapper = mapper
+        self.tally = RecordTally()
         self._resource = Resource.create()
         self._scopes: dict[str, InstrumentationScope] = {}
 
@@ -77,7 +78,7 @@ class RecordConverter:
         if dropped:
             self._mapper.losses.add("invalid property", dropped)
         return make_log_record(
-            HandlerPayload(message, attributes),
+            HandlerPayload(message, attributes, self.tally, self.tally.number()),
             None,
             int(record.created * 1e9),
             severity_text=record.levelname,

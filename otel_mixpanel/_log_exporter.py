@@ -14,7 +14,7 @@ from typing import Any, Iterable, Optional, Sequence, Union
 
 from ._buffered import BufferedConsumer
 from ._exporting import build_parts, deliver, release
-from ._log_record_mapping import LogRecordMapper
+from ._log_record_mapping import HandlerPayload, LogRecordMapper
 from ._mapping import EventMapper
 from ._sdk_logs import LogExportResult, LogRecordExporterBase
 from ._settings import EXPORT_ALL_LOGS_VARIABLE, env_flag
@@ -87,6 +87,7 @@ class MixpanelLogExporter(LogRecordExporterBase):
         self._deadline: Optional[float] = None
         self._held: list[Any] = []
         self._held_lock = threading.Lock()
+        self._abandoned = False
 
     @property
     def _mapper(self) -> EventMapper:
@@ -96,7 +97,8 @@ class MixpanelLogExporter(LogRecordExporterBase):
     def export(self, batch: Sequence[Any]) -> LogExportResult:
         """Map and deliver ``batch``; SUCCESS once Mixpanel took it all."""
         if self._is_shutdown:
-            self.losses.add("log record exported after shutdown", len(batch))
+            refused = sum(map(_not_numbered, batch))
+            self.losses.add("log record exported after shutdown", refused)
             return LogExportResult.FAILURE
         self._check_process()
         if self._hold(batch):
@@ -110,6 +112,9 @@ class MixpanelLogExporter(LogRecordExporterBase):
                 _logger.warning("Mixpanel log export failed: %s", type(error).__name__)
                 _logger.debug("Mixpanel log export failure.", exc_info=True)
                 return LogExportResult.FAILURE
+            finally:
+                if self._abandoned:  # shutdown stopped waiting for this export
+                    release(self._consumer, self._owns_consumer, idle=True)
         return LogExportResult.SUCCESS if delivered else LogExportResult.FAILURE
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -137,13 +142,20 @@ class MixpanelLogExporter(LogRecordExporterBase):
         self._check_process()
         deadline = self._bounded(time.monotonic() + max(0.0, timeout_millis / 1000))
         acquired = self._export_lock.acquire(timeout=_left(deadline))
+        if not acquired:
+            # The running export closes the consumer when it ends, unless it
+            # ended just now: then the lock is free and this thread does it.
+            self._abandoned = True
+            release(self._consumer, self._owns_consumer, idle=False)
+            acquired = self._export_lock.acquire(blocking=False)
         try:
             if acquired:
                 self._export(self._take_held(), deadline)
         finally:
-            self.losses.add("undelivered at close", len(self._take_held()))
-            release(self._consumer, self._owns_consumer, idle=acquired)
+            held = self._take_held()
+            self.losses.add("undelivered at close", sum(map(_not_numbered, held)))
             if acquired:
+                release(self._consumer, self._owns_consumer, idle=True)
                 self._export_lock.release()
 
     def _begin_close(self, timeout: float) -> bool:
@@ -206,6 +218,13 @@ class MixpanelLogExporter(LogRecordExporterBase):
         if deadline is None:
             deadline = self._bounded(time.monotonic() + self._export_timeout)
         return deliver(self._consumer, batch, _left(deadline))
+
+
+def _not_numbered(item: Any) -> bool:
+    """Whether a held item is not a handler's numbered record (which its
+    handler counts when it closes)."""
+    body = getattr(getattr(item, "log_record", item), "body", None)
+    return not (type(body) is HandlerPayload and body.tally is not None)
 
 
 def _left(deadline: float) -> float:

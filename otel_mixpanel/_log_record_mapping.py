@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from typing import Any, Mapping, Optional
 
 from ._exporting import attributes_of
@@ -24,6 +25,53 @@ IGNORED_LOGGERS = ("otel_mixpanel", "urllib3", "requests", "opentelemetry")
 _MAX_CACHED_LOGGERS = 1024
 
 
+class RecordTally:
+    """Numbers a handler's records, to count those its queue dropped.
+
+    The SDK's batch processor drops the oldest records when its queue is
+    full, without telling. The handler numbers each record as it queues it
+    (under the handler's lock, so in queue order); a gap in the numbers the
+    exporter sees is a drop, and what was numbered but never seen when the
+    handler closes was not delivered either.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._numbered = 0
+        self._seen = 0
+        self._pid = os.getpid()
+
+    def number(self) -> int:
+        """The number of the next record queued."""
+        self._check_process()
+        with self._lock:
+            self._numbered += 1
+            return self._numbered
+
+    def see(self, sequence: int) -> int:
+        """Note that record ``sequence`` reached the exporter; return the gap."""
+        self._check_process()
+        with self._lock:
+            gap = max(0, sequence - self._seen - 1)
+            self._seen = max(self._seen, sequence)
+        return gap
+
+    def settle(self) -> int:
+        """Count every record numbered but not seen as gone; return how many."""
+        self._check_process()
+        with self._lock:
+            unseen = self._numbered - self._seen
+            self._seen = self._numbered
+        return unseen
+
+    def _check_process(self) -> None:
+        """In a forked child, the parent's queued records are the parent's."""
+        if os.getpid() != self._pid:
+            self._pid = os.getpid()
+            self._lock = threading.Lock()
+            self._seen = self._numbered
+
+
 class HandlerPayload:
     """What :class:`MixpanelHandler` puts in a log record's body.
 
@@ -31,13 +79,22 @@ class HandlerPayload:
     on the logging thread (a snapshot of the ``extra`` values), and
     ``message`` the formatted message. Riding in the body keeps them out of
     the SDK's attribute limits and checks, which differ between versions.
+    ``tally`` and ``sequence`` number the record (see :class:`RecordTally`).
     """
 
-    __slots__ = ("attributes", "message")
+    __slots__ = ("attributes", "message", "sequence", "tally")
 
-    def __init__(self, message: str, attributes: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        message: str,
+        attributes: Mapping[str, Any],
+        tally: Optional[RecordTally] = None,
+        sequence: int = 0,
+    ) -> None:
         self.message = message
         self.attributes = attributes
+        self.tally = tally
+        self.sequence = sequence
 
     def __repr__(self) -> str:
         return f"<HandlerPayload with {len(self.attributes)} attribute(s)>"
@@ -91,6 +148,8 @@ class LogRecordMapper:
         if type(body) is HandlerPayload:
             attributes: Optional[Mapping[str, Any]] = body.attributes
             message: Any = body.message
+            if body.tally is not None:
+                self.mapper.losses.add("queue full", body.tally.see(body.sequence))
         else:
             attributes = attributes_of(record)
             message = body

@@ -85,14 +85,17 @@ class MixpanelSpanExporter(SpanExporter):
         self._export_lock = threading.Lock()
         self._pid = os.getpid()
         self._is_shutdown = False
+        self._abandoned = False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Map and deliver ``spans``; SUCCESS once Mixpanel took them all."""
         if self._is_shutdown:
+            self._count_refused(spans)
             return SpanExportResult.FAILURE
         self._check_process()
         with self._export_lock:
             if self._is_shutdown:
+                self._count_refused(spans)
                 return SpanExportResult.FAILURE
             try:
                 delivered = self._export(spans)
@@ -100,6 +103,9 @@ class MixpanelSpanExporter(SpanExporter):
                 _logger.warning("Mixpanel span export failed: %s", type(error).__name__)
                 _logger.debug("Mixpanel span export failure.", exc_info=True)
                 return SpanExportResult.FAILURE
+            finally:
+                if self._abandoned:  # shutdown stopped waiting for this export
+                    release(self._consumer, self._owns_consumer, idle=True)
         return SpanExportResult.SUCCESS if delivered else SpanExportResult.FAILURE
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -129,13 +135,29 @@ class MixpanelSpanExporter(SpanExporter):
         timeout = max(0.0, timeout_millis / 1000)
         deadline = time.monotonic() + timeout
         acquired = self._export_lock.acquire(timeout=timeout)
+        if not acquired:
+            # The running export closes the consumer when it ends, unless it
+            # ended just now: then the lock is free and this thread does it.
+            self._abandoned = True
+            release(self._consumer, self._owns_consumer, idle=False)
+            acquired = self._export_lock.acquire(blocking=False)
+            if not acquired:
+                return
         try:
-            if acquired:
-                flush(self._consumer, deadline - time.monotonic())
+            flush(self._consumer, deadline - time.monotonic())
         finally:
-            release(self._consumer, self._owns_consumer, idle=acquired)
-            if acquired:
-                self._export_lock.release()
+            release(self._consumer, self._owns_consumer, idle=True)
+            self._export_lock.release()
+
+    def _count_refused(self, spans: Sequence[ReadableSpan]) -> None:
+        """Count the messages of spans handed over after shutdown."""
+        batch = self._mapper.new_batch()
+        for span in spans:
+            try:
+                self._map_span(span, batch)
+            except Exception:  # counted below as far as it got
+                _logger.debug("Could not map a span.", exc_info=True)
+        self.losses.add("exported after shutdown", len(batch))
 
     def _check_process(self) -> None:
         """In a forked child, a lock held by a parent's export thread is replaced."""

@@ -351,14 +351,7 @@ def test_outage_keeps_memory_bounded_calls_free_and_recovers(
                 "in exporter.losses; only the SDK's uncounted warning tells",
             ),
         ),
-        pytest.param(
-            "log event",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="records dropped from the full queue of MixpanelHandler's "
-                "own BatchLogRecordProcessor are not counted in handler.losses",
-            ),
-        ),
+        "log event",
         "client event",
     ],
 )
@@ -459,12 +452,22 @@ def test_shutdown_during_an_outage_returns_within_its_timeout(
     assert mixpanel_server.events() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a delivery still in flight when the shutdown timeout expires is "
-    "neither delivered nor ever counted in losses",
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            "span event",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="spans still in the SDK's BatchSpanProcessor queue when "
+                "its shutdown times out are dropped by the SDK, unseen by the "
+                "exporter (what reached the exporter is counted)",
+            ),
+        ),
+        "log event",
+        "client event",
+    ],
 )
-@pytest.mark.parametrize("name", NAMES)
 def test_shutdown_during_an_outage_counts_and_reports_what_it_could_not_deliver(
     mixpanel_server: MixpanelServer,
     make_paths: Callable[..., Paths],
