@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from ._attribute_keys import KEEP, SKIP, AttributeKeys
+from ._attribute_keys import KEEP, SCRUB_URL, SKIP, AttributeKeys
 from ._identity import RecordIdentity, is_group_id, merge_identity
 from ._profiles import ProfileChanges
 from ._property_values import INVALID, MAX_INTEGER, MAX_STRING_LENGTH, ValueCleaner
@@ -80,6 +80,9 @@ class AttributeCopier:
     ) -> int:
         """Any attribute the fast path did not take; returns the values dropped."""
         kind = self._keys.kind(key)
+        if kind is SCRUB_URL:
+            value = self._keys.scrub_url(value)
+            kind = KEEP
         if kind is KEEP:
             cleaned, lost = self._cleaner.clean(value)
             if cleaned is not INVALID:
@@ -102,8 +105,12 @@ class AttributeCopier:
         """Like the hot loop, for records that may exceed the property limit."""
         invalid = 0
         over = 0
-        for key, value in attributes.items():
+        for key, raw in attributes.items():
             kind = self._keys.kind(key)
+            value = raw
+            if kind is SCRUB_URL:
+                value = self._keys.scrub_url(raw)
+                kind = KEEP
             if kind is KEEP:
                 cleaned, lost = self._cleaner.clean(value)
                 invalid += lost

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ._property_values import MAX_STRING_LENGTH
-from ._redaction import Redaction
+from ._redaction import URL_ATTRIBUTES, Redaction
 
 #: The attribute naming the event a record becomes.
 EVENT_KEY = "mixpanel.event"
@@ -41,6 +41,8 @@ KEEP = 0
 SKIP = 1
 #: Dropped and counted: not a usable property name.
 INVALID_KEY = 2
+#: A URL: kept with its user info and credential query values replaced.
+SCRUB_URL = 3
 # Controls are tuples: ("id", rank, kept_as_property), ("people", operation,
 # property), ("group", group_key) and ("unset",).
 
@@ -86,7 +88,17 @@ class AttributeKeys:
             return self._classify_control(key)
         if key in RESERVED_PROPERTIES:
             return INVALID_KEY
-        return SKIP if self.is_redacted(key) else KEEP
+        if self.is_redacted(key):
+            return SKIP
+        if key in URL_ATTRIBUTES and self._redaction.enabled:
+            return SCRUB_URL
+        return KEEP
+
+    def scrub_url(self, value: Any) -> Any:
+        """A URL attribute's value with its credentials replaced."""
+        if isinstance(value, str):
+            return self._redaction.scrub_url(value)
+        return value
 
     def _classify_control(self, key: str) -> Any:
         if key == EVENT_KEY:

@@ -31,6 +31,13 @@ DEFAULT_REDACT: tuple[str, ...] = (
     "credentials",
 )
 
+#: Attributes holding a URL (or its query) whose credentials are scrubbed.
+URL_ATTRIBUTES = frozenset(
+    {"url.full", "url.query", "url.original", "http.url", "http.target"}
+)
+
+_USER_INFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@")
+_QUERY_PARAMETER = re.compile(r"([?&;]|^)([^=&;#?]+)=([^&;#]*)")
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 
@@ -57,6 +64,23 @@ class Redaction:
             return False
         words = _joined_words(key)
         return any(pattern in words for pattern in self._patterns)
+
+    def scrub_url(self, url: str) -> str:
+        """``url`` with its user info and credential query values replaced.
+
+        ``https://ada:pw@host/p?access_token=abc&page=2`` becomes
+        ``https://REDACTED:REDACTED@host/p?access_token=REDACTED&page=2``, as
+        OpenTelemetry's conventions ask for URL attributes.
+        """
+        if not self._patterns:
+            return url
+        url = _USER_INFO.sub(r"\1REDACTED:REDACTED@", url, count=1)
+        return _QUERY_PARAMETER.sub(self._scrub_parameter, url)
+
+    def _scrub_parameter(self, match: re.Match[str]) -> str:
+        if self.matches(match.group(2)):
+            return f"{match.group(1)}{match.group(2)}=REDACTED"
+        return match.group(0)
 
 
 def resolve_redact(

@@ -514,3 +514,18 @@ def _check_limits(value: Any, depth: int) -> None:
         items = value.values() if isinstance(value, dict) else value
         for item in items:
             _check_limits(item, depth + 1)
+
+
+def test_url_attributes_lose_their_credentials() -> None:
+    """URL attributes keep their shape; user info and secret parameters go."""
+    from otel_mixpanel._redaction import resolve_redact
+
+    redaction = resolve_redact(None)
+    assert (
+        redaction.scrub_url("https://ada:pw@shop.test/p?access_token=abc&page=2")
+        == "https://REDACTED:REDACTED@shop.test/p?access_token=REDACTED&page=2"
+    )
+    assert (
+        redaction.scrub_url("/feed?q=token&apiKey=1") == "/feed?q=token&apiKey=REDACTED"
+    )
+    assert resolve_redact([]).scrub_url("/feed?token=1") == "/feed?token=1"

@@ -128,11 +128,6 @@ def test_password_in_the_url_never_reaches_mixpanel(
     assert SECRET not in json.dumps(event)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="redaction goes by attribute key: a token in the query string "
-    "reaches Mixpanel inside http.url / url.full",
-)
 def test_token_in_the_query_string_never_reaches_mixpanel(
     mixpanel_server: MixpanelServer, traced: TracerProvider, backend: str
 ) -> None:
