@@ -59,11 +59,42 @@ def build_parts(
     return ExporterParts(settings, consumer, owns_consumer, mapper)
 
 
-def deliver(consumer: BufferedConsumer, batch: MessageBatch, timeout: float) -> bool:
+class DeliveryBudget:
+    """After a delivery that left messages unsent, the next ones get a short time.
+
+    In an outage an export would otherwise hold the SDK's worker for a whole
+    deadline on every batch, and the SDK's own queue (which drops without
+    counting) would fill. Once a delivery fails, each export still tries
+    (so delivery resumes by itself with the next batch) but within
+    ``after_failure`` seconds, with what it cannot send kept in the
+    consumer's buffer, bounded and counted. A full delivery restores the
+    whole deadline. ``force_flush`` and ``shutdown`` use their own timeouts.
+    """
+
+    def __init__(self, after_failure: float = 1.0) -> None:
+        self._after_failure = after_failure
+        self._failing = False
+
+    def seconds(self, timeout: float) -> float:
+        """The time the next delivery may take, out of ``timeout``."""
+        return min(timeout, self._after_failure) if self._failing else timeout
+
+    def record(self, all_sent: bool) -> None:
+        """Note whether the last delivery left anything unsent."""
+        self._failing = not all_sent
+
+
+def deliver(
+    consumer: BufferedConsumer,
+    batch: MessageBatch,
+    timeout: float,
+    budget: Optional[DeliveryBudget] = None,
+) -> bool:
     """Hand a mapped batch to the consumer and flush it within ``timeout``.
 
     Returns True when everything buffered was delivered. Never raises a
     delivery error: what failed stays buffered (or is counted as lost).
+    ``budget`` shortens the time after a failed delivery.
     """
     delivered = True
     for endpoint, messages in batch.by_endpoint():
@@ -72,7 +103,12 @@ def deliver(consumer: BufferedConsumer, batch: MessageBatch, timeout: float) -> 
         except MixpanelException as error:
             delivered = False
             _logger.debug("Mixpanel send failed: %s", describe(error))
-    return flush(consumer, timeout) and delivered
+    if budget is not None:
+        timeout = budget.seconds(timeout)
+    flushed = flush(consumer, timeout)
+    if budget is not None:
+        budget.record(consumer.pending() == 0)
+    return flushed and delivered
 
 
 def flush(consumer: BufferedConsumer, timeout: float) -> bool:

@@ -13,7 +13,7 @@ import time
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from ._buffered import BufferedConsumer
-from ._exporting import build_parts, deliver, release
+from ._exporting import DeliveryBudget, build_parts, deliver, release
 from ._log_record_mapping import HandlerPayload, LogRecordMapper
 from ._mapping import EventMapper
 from ._sdk_logs import LogExportResult, LogRecordExporterBase
@@ -88,6 +88,7 @@ class MixpanelLogExporter(LogRecordExporterBase):
         self._held: list[Any] = []
         self._held_lock = threading.Lock()
         self._abandoned = False
+        self._budget = DeliveryBudget()
 
     @property
     def _mapper(self) -> EventMapper:
@@ -215,9 +216,11 @@ class MixpanelLogExporter(LogRecordExporterBase):
             except Exception:  # one broken record must not stop the batch
                 self.losses.add("log record that could not be mapped")
                 _logger.debug("Could not map a log record.", exc_info=True)
+        budget = None  # a flush or a shutdown has its own deadline
         if deadline is None:
             deadline = self._bounded(time.monotonic() + self._export_timeout)
-        return deliver(self._consumer, batch, _left(deadline))
+            budget = self._budget if self._closer is None else None
+        return deliver(self._consumer, batch, _left(deadline), budget)
 
 
 def _not_numbered(item: Any) -> bool:

@@ -17,7 +17,14 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
 from ._buffered import BufferedConsumer
-from ._exporting import attributes_of, build_parts, deliver, flush, release
+from ._exporting import (
+    DeliveryBudget,
+    attributes_of,
+    build_parts,
+    deliver,
+    flush,
+    release,
+)
 from ._identity import RecordIdentity
 from ._mapping import MessageBatch, insert_id
 from ._settings import EXPORT_ALL_SPANS_VARIABLE, env_flag
@@ -86,6 +93,7 @@ class MixpanelSpanExporter(SpanExporter):
         self._pid = os.getpid()
         self._is_shutdown = False
         self._abandoned = False
+        self._budget = DeliveryBudget()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Map and deliver ``spans``; SUCCESS once Mixpanel took them all."""
@@ -173,7 +181,7 @@ class MixpanelSpanExporter(SpanExporter):
             except Exception:  # one broken span must not stop the batch
                 self.losses.add("span that could not be mapped")
                 _logger.debug("Could not map a span.", exc_info=True)
-        return deliver(self._consumer, batch, self._export_timeout)
+        return deliver(self._consumer, batch, self._export_timeout, self._budget)
 
     def _map_span(self, span: ReadableSpan, batch: MessageBatch) -> None:
         mapper = self._mapper
