@@ -145,12 +145,16 @@ class BufferedConsumer:
         if full and flush_when_full:
             self._flush_buffer(key, None)
 
-    def flush(self, timeout: Optional[float] = None) -> None:
+    def flush(
+        self, timeout: Optional[float] = None, *, retries: Optional[int] = None
+    ) -> None:
         """Send everything buffered, within ``timeout`` seconds if given.
 
-        Raises :class:`MixpanelException` (with ``message`` and ``endpoint``)
-        when a batch could not be sent or was refused; the other batches are
-        still attempted first, and unsent ones stay buffered.
+        ``retries`` overrides the consumer's retry count for this flush (0:
+        one attempt per batch). Raises :class:`MixpanelException` (with
+        ``message`` and ``endpoint``) when a batch could not be sent or was
+        refused; the other batches are still attempted first, and unsent ones
+        stay buffered.
         """
         self._check_process()
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -159,7 +163,7 @@ class BufferedConsumer:
         first_error: Optional[MixpanelException] = None
         for key in keys:
             try:
-                self._flush_buffer(key, deadline)
+                self._flush_buffer(key, deadline, retries)
             except MixpanelException as error:
                 first_error = first_error or error
         if first_error is not None:
@@ -187,7 +191,9 @@ class BufferedConsumer:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _flush_buffer(self, key: _BufferKey, deadline: Optional[float]) -> None:
+    def _flush_buffer(
+        self, key: _BufferKey, deadline: Optional[float], retries: Optional[int] = None
+    ) -> None:
         """Send one buffer batch by batch; keep unsent messages, report refusals."""
         endpoint, api_key, api_secret = key
         refusal: Optional[MixpanelException] = None
@@ -214,6 +220,7 @@ class BufferedConsumer:
                         api_key=api_key,
                         api_secret=api_secret,
                         timeout=timeout,
+                        retries=retries,
                     )
                 except DeliveryFailed as failure:
                     self._requeue(key, failure.remaining)

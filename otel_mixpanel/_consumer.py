@@ -157,13 +157,14 @@ class Consumer:
         api_key: ApiKey = None,
         api_secret: Optional[str] = None,
         timeout: Optional[float] = None,
+        retries: Optional[int] = None,
     ) -> DeliveryResult:
         """Send ``messages`` as few requests as possible; report what became of them.
 
         Messages Mixpanel refuses are counted in the result, not retried.
         Raises :class:`DeliveryFailed` with the messages still unsent when
-        the retries, the deadline (``timeout`` or the policy's) or a
-        :meth:`cancel` end the attempt.
+        the retries (``retries`` or the policy's), the deadline (``timeout``
+        or the policy's) or a :meth:`cancel` end the attempt.
         """
         if isinstance(api_key, tuple):
             api_key, api_secret = api_key
@@ -171,12 +172,13 @@ class Consumer:
         budget = self._policy.deadline if timeout is None else timeout
         deadline = time.monotonic() + max(0.0, budget)
         result = DeliveryResult()
+        most = self._policy.max_retries if retries is None else retries
         pending: list[tuple[list[str], int]] = [(list(messages), 0)]
         while pending:
             batch, offset = pending.pop(0)
             try:
                 halves = self._send_batch(
-                    endpoint, batch, offset, api_secret, deadline, result
+                    endpoint, batch, offset, api_secret, (deadline, most), result
                 )
             except DeliveryFailed as failure:
                 for rest, _ in pending:
@@ -201,10 +203,14 @@ class Consumer:
         batch: list[str],
         offset: int,
         api_secret: Optional[str],
-        deadline: float,
+        bounds: tuple[float, int],
         result: DeliveryResult,
     ) -> list[tuple[list[str], int]]:
-        """Send one batch with retries; return halves to send if it was too large."""
+        """Send one batch with retries; return halves to send if it was too large.
+
+        ``bounds`` is the monotonic deadline and the most retries allowed.
+        """
+        deadline, most_retries = bounds
         url = self._endpoints[endpoint]
         retry_number = 0
         while True:
@@ -247,9 +253,7 @@ class Consumer:
                 if not batch:
                     return []
             delay = self._policy.backoff(retry_number, outcome.retry_after)
-            if retry_number >= self._policy.max_retries or (
-                time.monotonic() + delay >= deadline
-            ):
+            if retry_number >= most_retries or (time.monotonic() + delay >= deadline):
                 raise DeliveryFailed(
                     f"gave up after {retry_number + 1} attempt(s): {outcome.reason}",
                     batch,

@@ -65,10 +65,11 @@ class DeliveryBudget:
     In an outage an export would otherwise hold the SDK's worker for a whole
     deadline on every batch, and the SDK's own queue (which drops without
     counting) would fill. Once a delivery fails, each export still tries
-    (so delivery resumes by itself with the next batch) but within
+    (so delivery resumes by itself with the next batch) but once, within
     ``after_failure`` seconds, with what it cannot send kept in the
     consumer's buffer, bounded and counted. A full delivery restores the
-    whole deadline. ``force_flush`` and ``shutdown`` use their own timeouts.
+    whole deadline and the retries. ``force_flush`` and ``shutdown`` use
+    their own timeouts.
     """
 
     def __init__(self, after_failure: float = 1.0) -> None:
@@ -78,6 +79,10 @@ class DeliveryBudget:
     def seconds(self, timeout: float) -> float:
         """The time the next delivery may take, out of ``timeout``."""
         return min(timeout, self._after_failure) if self._failing else timeout
+
+    def retries(self) -> Optional[int]:
+        """The retries the next delivery may make (None: the consumer's own)."""
+        return 0 if self._failing else None
 
     def record(self, all_sent: bool) -> None:
         """Note whether the last delivery left anything unsent."""
@@ -103,18 +108,22 @@ def deliver(
         except MixpanelException as error:
             delivered = False
             _logger.debug("Mixpanel send failed: %s", describe(error))
+    retries = None
     if budget is not None:
         timeout = budget.seconds(timeout)
-    flushed = flush(consumer, timeout)
+        retries = budget.retries()
+    flushed = flush(consumer, timeout, retries)
     if budget is not None:
         budget.record(consumer.pending() == 0)
     return flushed and delivered
 
 
-def flush(consumer: BufferedConsumer, timeout: float) -> bool:
+def flush(
+    consumer: BufferedConsumer, timeout: float, retries: Optional[int] = None
+) -> bool:
     """Flush the consumer within ``timeout``; False (logged at DEBUG) on failure."""
     try:
-        consumer.flush(timeout=max(0.0, timeout))
+        consumer.flush(timeout=max(0.0, timeout), retries=retries)
     except MixpanelException as error:
         _logger.debug("Mixpanel flush failed: %s", describe(error))
         return False

@@ -238,3 +238,16 @@ def test_child_after_fork_sends_its_own_and_not_the_parents(
     consumer.flush()
     names = sorted(e["properties"]["$insert_id"] for e in server.events())
     assert names == ["c1", "p1", "p2"]
+
+
+def test_flush_can_limit_its_retries(server: MixpanelServer) -> None:
+    """flush(retries=0) makes one attempt per batch and keeps what failed."""
+    consumer = buffered(server, retry_limit=5)
+    consumer.send("events", event("E", "r0"))
+    server.fail_next(1, status=503)
+    with pytest.raises(MixpanelException):
+        consumer.flush(retries=0)
+    assert len(server.requests()) == 1
+    assert consumer.pending() == 1
+    consumer.flush()
+    assert len(server.events()) == 1
