@@ -111,7 +111,9 @@ class BackgroundConsumer:
         )
         self.losses = self._buffered.losses
         self._deadlines = Deadlines()
-        self._exporter = QueueExporter(self._buffered, self._deadlines, self.losses)
+        self._exporter = QueueExporter(
+            self._buffered, self._deadlines, self.losses, settings.retry_deadline
+        )
         self._processor = BatchLogRecordProcessor(
             self._exporter,
             schedule_delay_millis=schedule_delay_millis,

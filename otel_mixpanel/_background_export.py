@@ -22,6 +22,7 @@ from opentelemetry.context import (
 
 from ._buffered import BufferedConsumer
 from ._errors import MixpanelException
+from ._exporting import DeliveryBudget
 from ._loss import LossCounter
 from ._sdk_logs import LogExportResult, LogRecordExporterBase, unwrap
 
@@ -103,8 +104,11 @@ class QueueExporter(LogRecordExporterBase):
         buffered: BufferedConsumer,
         deadlines: Deadlines,
         losses: LossCounter,
+        retry_deadline: float = 30.0,
     ) -> None:
         self._buffered = buffered
+        self._retry_deadline = retry_deadline
+        self._budget = DeliveryBudget()
         self._deadlines = deadlines
         self._losses = losses
         self._condition = threading.Condition()
@@ -192,11 +196,18 @@ class QueueExporter(LogRecordExporterBase):
                 endpoint, texts, api_key, api_secret, flush_when_full=False
             )
         delivered = True
+        retries = None
+        if deadline is None:  # the worker's own export: shortened after a failure
+            left = self._budget.seconds(self._retry_deadline)
+            retries = self._budget.retries()
+        else:  # someone is flushing: their deadline holds
+            left = deadline - time.monotonic()
         try:
-            left = None if deadline is None else deadline - time.monotonic()
-            self._buffered.flush(left)
+            self._buffered.flush(left, retries=retries)
         except MixpanelException:
             delivered = False
+        if deadline is None:
+            self._budget.record(self._buffered.pending() == 0)
         if not delivered:
             _logger.debug("Delivery failed for now; messages stay buffered.")
         return LogExportResult.SUCCESS if delivered else LogExportResult.FAILURE
