@@ -2,44 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-SCRIPT = Path(__file__).parent / "scripts" / "logging_app_logs.py"
-INSTRUMENT = Path(sys.executable).parent / "opentelemetry-instrument"
+from instrumented import run_instrumented as run_script
 
 
 def run_instrumented(server, **variables: str) -> None:
-    """Run the script under opentelemetry-instrument, logs exported to Mixpanel."""
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("MIXPANEL_", "OTEL_"))
+    """Run the logging script under opentelemetry-instrument, logs to Mixpanel."""
+    settings = {
+        "OTEL_LOGS_EXPORTER": "mixpanel",
+        "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "true",
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_SERVICE_NAME": "shop-service",
+        "OTEL_BLRP_SCHEDULE_DELAY": "50",
     }
-    environment.update(
-        {
-            "OTEL_LOGS_EXPORTER": "mixpanel",
-            "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "true",
-            "OTEL_TRACES_EXPORTER": "none",
-            "OTEL_METRICS_EXPORTER": "none",
-            "OTEL_SERVICE_NAME": "shop-service",
-            "OTEL_BLRP_SCHEDULE_DELAY": "50",
-            "MIXPANEL_TOKEN": server.token,
-            "MIXPANEL_API_HOST": server.url,
-            **variables,
-        }
-    )
-    completed = subprocess.run(
-        [str(INSTRUMENT), sys.executable, str(SCRIPT), "user-7"],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
+    settings.update(variables)
+    run_script(server, "logging_app_logs.py", "user-7", **settings)
 
 
 def test_opentelemetry_instrument_sends_named_log_records(mixpanel_server):
