@@ -7,7 +7,11 @@ consumer the same way at shutdown.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional, Union
 
@@ -140,6 +144,62 @@ def release(consumer: BufferedConsumer, owned: bool, idle: bool) -> None:
         consumer.cancel()
         if idle:
             consumer.close(timeout=0)
+
+
+class ExportLock:
+    """The lock an exporter's export, flush and shutdown share.
+
+    A forked child gets a fresh lock (a parent's export thread may hold the
+    old one). When shutdown stops waiting for an export under way, that
+    export releases the consumer itself once it ends, so what it could not
+    deliver is still counted.
+    """
+
+    def __init__(self, consumer: BufferedConsumer, owns_consumer: bool) -> None:
+        self._consumer = consumer
+        self._owns_consumer = owns_consumer
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._abandoned = False
+
+    def check_process(self) -> bool:
+        """In a forked child, replace the lock; tell whether that happened."""
+        if os.getpid() == self._pid:
+            return False
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        return True
+
+    @contextlib.contextmanager
+    def exporting(self) -> Iterator[None]:
+        """Hold the lock for an export; release the consumer if shutdown left."""
+        self.check_process()
+        with self._lock:
+            try:
+                yield
+            finally:
+                if self._abandoned:
+                    release(self._consumer, self._owns_consumer, idle=True)
+
+    def acquire(self, timeout: float) -> bool:
+        """Take the lock within ``timeout`` seconds (for a flush)."""
+        self.check_process()
+        return self._lock.acquire(timeout=max(0.0, timeout))
+
+    def release(self) -> None:
+        """Give the lock back."""
+        self._lock.release()
+
+    def acquire_for_shutdown(self, timeout: float) -> bool:
+        """Wait for a running export; if it outlasts ``timeout``, leave it to
+        release the consumer when it ends. Tell whether the lock is held.
+        """
+        if self.acquire(timeout):
+            return True
+        self._abandoned = True
+        release(self._consumer, self._owns_consumer, idle=False)
+        # The export may have ended just now: then this thread does it.
+        return self._lock.acquire(blocking=False)
 
 
 def describe(error: MixpanelException) -> str:

@@ -7,13 +7,12 @@ between; ``_sdk_logs`` hides that). ``export`` maps, hands over and flushes.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from ._buffered import BufferedConsumer
-from ._exporting import DeliveryBudget, build_parts, deliver, release
+from ._exporting import DeliveryBudget, ExportLock, build_parts, deliver, release
 from ._log_record_mapping import HandlerPayload, LogRecordMapper
 from ._mapping import EventMapper
 from ._sdk_logs import LogExportResult, LogRecordExporterBase
@@ -78,8 +77,7 @@ class MixpanelLogExporter(LogRecordExporterBase):
         self.losses = self._consumer.losses
         self._export_timeout = parts.settings.retry_deadline
         self._records = LogRecordMapper(parts.mapper, export_all=export_all_logs)
-        self._export_lock = threading.Lock()
-        self._pid = os.getpid()
+        self._export_lock = ExportLock(self._consumer, self._owns_consumer)
         self._is_shutdown = False
         # Set by the handler's close: the thread doing the final delivery and
         # its deadline; the worker's exports are then held for that thread.
@@ -87,7 +85,6 @@ class MixpanelLogExporter(LogRecordExporterBase):
         self._deadline: Optional[float] = None
         self._held: list[Any] = []
         self._held_lock = threading.Lock()
-        self._abandoned = False
         self._budget = DeliveryBudget()
 
     @property
@@ -104,7 +101,7 @@ class MixpanelLogExporter(LogRecordExporterBase):
         self._check_process()
         if self._hold(batch):
             return LogExportResult.SUCCESS
-        with self._export_lock:
+        with self._export_lock.exporting():
             if self._hold(batch):
                 return LogExportResult.SUCCESS
             try:
@@ -113,9 +110,6 @@ class MixpanelLogExporter(LogRecordExporterBase):
                 _logger.warning("Mixpanel log export failed: %s", type(error).__name__)
                 _logger.debug("Mixpanel log export failure.", exc_info=True)
                 return LogExportResult.FAILURE
-            finally:
-                if self._abandoned:  # shutdown stopped waiting for this export
-                    release(self._consumer, self._owns_consumer, idle=True)
         return LogExportResult.SUCCESS if delivered else LogExportResult.FAILURE
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -124,7 +118,7 @@ class MixpanelLogExporter(LogRecordExporterBase):
             return False
         self._check_process()
         deadline = self._bounded(time.monotonic() + max(0.0, timeout_millis / 1000))
-        if not self._export_lock.acquire(timeout=_left(deadline)):
+        if not self._export_lock.acquire(_left(deadline)):
             return False
         try:
             delivered = self._export(self._take_held(), deadline)
@@ -142,13 +136,8 @@ class MixpanelLogExporter(LogRecordExporterBase):
         self._is_shutdown = True
         self._check_process()
         deadline = self._bounded(time.monotonic() + max(0.0, timeout_millis / 1000))
-        acquired = self._export_lock.acquire(timeout=_left(deadline))
-        if not acquired:
-            # The running export closes the consumer when it ends, unless it
-            # ended just now: then the lock is free and this thread does it.
-            self._abandoned = True
-            release(self._consumer, self._owns_consumer, idle=False)
-            acquired = self._export_lock.acquire(blocking=False)
+        # Without the lock, the export under way releases the consumer.
+        acquired = self._export_lock.acquire_for_shutdown(_left(deadline))
         try:
             if acquired:
                 self._export(self._take_held(), deadline)
@@ -170,7 +159,7 @@ class MixpanelLogExporter(LogRecordExporterBase):
         self._check_process()  # a child must not wait on its parent's lock
         self._deadline = time.monotonic() + max(0.0, timeout)
         self._closer = threading.get_ident()
-        if self._export_lock.acquire(timeout=_left(self._deadline)):
+        if self._export_lock.acquire(_left(self._deadline)):
             self._export_lock.release()
             return True
         if self._owns_consumer:
@@ -179,9 +168,7 @@ class MixpanelLogExporter(LogRecordExporterBase):
 
     def _check_process(self) -> None:
         """In a forked child: fresh locks, none of the parent's held records."""
-        if os.getpid() != self._pid:
-            self._pid = os.getpid()
-            self._export_lock = threading.Lock()
+        if self._export_lock.check_process():
             self._held_lock = threading.Lock()
             self._held = []
             self._closer = None

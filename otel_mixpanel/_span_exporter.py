@@ -7,8 +7,6 @@ returns, so the SDK's span processor is the only scheduler.
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 from typing import Any, Iterable, Optional, Sequence, Union
 
@@ -19,6 +17,7 @@ from opentelemetry.trace import StatusCode
 from ._buffered import BufferedConsumer
 from ._exporting import (
     DeliveryBudget,
+    ExportLock,
     attributes_of,
     build_parts,
     deliver,
@@ -89,10 +88,8 @@ class MixpanelSpanExporter(SpanExporter):
         if export_all_spans is None:
             export_all_spans = env_flag(EXPORT_ALL_SPANS_VARIABLE, False)
         self._export_all_spans = export_all_spans
-        self._export_lock = threading.Lock()
-        self._pid = os.getpid()
+        self._export_lock = ExportLock(self._consumer, self._owns_consumer)
         self._is_shutdown = False
-        self._abandoned = False
         self._budget = DeliveryBudget()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -100,8 +97,7 @@ class MixpanelSpanExporter(SpanExporter):
         if self._is_shutdown:
             self._count_refused(spans)
             return SpanExportResult.FAILURE
-        self._check_process()
-        with self._export_lock:
+        with self._export_lock.exporting():
             if self._is_shutdown:
                 self._count_refused(spans)
                 return SpanExportResult.FAILURE
@@ -111,19 +107,15 @@ class MixpanelSpanExporter(SpanExporter):
                 _logger.warning("Mixpanel span export failed: %s", type(error).__name__)
                 _logger.debug("Mixpanel span export failure.", exc_info=True)
                 return SpanExportResult.FAILURE
-            finally:
-                if self._abandoned:  # shutdown stopped waiting for this export
-                    release(self._consumer, self._owns_consumer, idle=True)
         return SpanExportResult.SUCCESS if delivered else SpanExportResult.FAILURE
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Deliver what is buffered within the timeout; True when nothing is left."""
         if self._is_shutdown:
             return False
-        self._check_process()
         timeout = max(0.0, timeout_millis / 1000)
         deadline = time.monotonic() + timeout
-        if not self._export_lock.acquire(timeout=timeout):
+        if not self._export_lock.acquire(timeout):
             return False
         try:
             flushed = flush(self._consumer, deadline - time.monotonic())
@@ -142,15 +134,8 @@ class MixpanelSpanExporter(SpanExporter):
         self._is_shutdown = True
         timeout = max(0.0, timeout_millis / 1000)
         deadline = time.monotonic() + timeout
-        acquired = self._export_lock.acquire(timeout=timeout)
-        if not acquired:
-            # The running export closes the consumer when it ends, unless it
-            # ended just now: then the lock is free and this thread does it.
-            self._abandoned = True
-            release(self._consumer, self._owns_consumer, idle=False)
-            acquired = self._export_lock.acquire(blocking=False)
-            if not acquired:
-                return
+        if not self._export_lock.acquire_for_shutdown(timeout):
+            return  # the export under way releases the consumer when it ends
         try:
             flush(self._consumer, deadline - time.monotonic())
         finally:
@@ -166,12 +151,6 @@ class MixpanelSpanExporter(SpanExporter):
             except Exception:  # counted below as far as it got
                 _logger.debug("Could not map a span.", exc_info=True)
         self.losses.add("exported after shutdown", len(batch))
-
-    def _check_process(self) -> None:
-        """In a forked child, a lock held by a parent's export thread is replaced."""
-        if os.getpid() != self._pid:
-            self._pid = os.getpid()
-            self._export_lock = threading.Lock()
 
     def _export(self, spans: Sequence[ReadableSpan]) -> bool:
         batch = self._mapper.new_batch()

@@ -500,7 +500,7 @@ def test_forked_child_exports_while_the_parent_is_exporting(mixpanel_server):
     exporter = MixpanelSpanExporter(
         token=mixpanel_server.token, api_host=mixpanel_server.url
     )
-    with exporter._export_lock:  # an export in progress in the parent
+    with exporter._export_lock.exporting():  # an export under way in the parent
         pid = os.fork()
         if pid == 0:  # the child
             result = exporter.export([readable_span({"mixpanel.event": "Child"})])
