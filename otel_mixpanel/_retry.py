@@ -6,7 +6,7 @@ import email.utils
 import math
 import random
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 #: Statuses that mean "not now": the request may be sent again.
@@ -39,10 +39,6 @@ class RetryPolicy:
             raise ValueError("backoff values must be 0 or more")
         if self.deadline <= 0:
             raise ValueError("deadline must be positive")
-
-    def with_deadline(self, deadline: float) -> RetryPolicy:
-        """Return a copy of this policy with another deadline."""
-        return replace(self, deadline=deadline)
 
     def backoff(
         self,
